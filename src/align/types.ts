@@ -1,0 +1,44 @@
+// The alignment engine's contract. Convention: BGM time = offsetSeconds + speed × dance time.
+
+export interface AlignInput {
+  /** Mono PCM of the phone recording (the dance video's sound), in -1..1. */
+  dance: Float32Array;
+  /** Mono PCM of the clean song, same sample rate. */
+  bgm: Float32Array;
+  sampleRate: number;
+}
+
+export interface AlignOptions {
+  /** Largest clock drift searched, in ppm (default 500). */
+  maxDriftPpm?: number;
+  /** Reports coarse progress 0..1 (the caller maps it to a stage). */
+  onProgress?: (fraction: number) => void;
+}
+
+export interface AlignCandidate {
+  offsetSeconds: number;
+  /** Relative strength of this candidate, 0..1 (the winner's score is the reference). */
+  score: number;
+}
+
+export interface Alignment {
+  /** BGM time at dance time 0, seconds (may be negative: the recording starts before the song). */
+  offsetSeconds: number;
+  /** 1 ± clock drift: BGM seconds per dance second. */
+  speed: number;
+  /** (speed - 1) × 1e6, for people. */
+  driftPpm: number;
+  /** 0..1; how sure the engine is of this alignment. */
+  confidence: number;
+  /** False when the song does not appear in the recording (the pipeline then raises NO_MATCH). */
+  matched: boolean;
+  /** Dance time (s) where the song's sound starts to be heard (after talk/lead-in). */
+  musicStart: number;
+  /** Dance time (s) where the song's sound ends (song over or recording over). */
+  musicEnd: number;
+  /** Runner-up offsets (not the winner), strongest first. */
+  candidates: AlignCandidate[];
+  /** Fine-stage windows that agreed with the fit / windows measured. */
+  windowsUsed: number;
+  windowsTotal: number;
+}

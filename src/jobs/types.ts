@@ -1,0 +1,128 @@
+// The job system's contract. Two backends implement JobStore (embedded SQLite, BullMQ on Redis);
+// nothing above src/jobs knows which one runs. Times are milliseconds since the epoch.
+import type { ErrorCode } from '../errors.ts';
+
+export type JobState = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled';
+export const TERMINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
+
+export interface JobProgress {
+  /** 0..100 */
+  percent: number;
+  stage: string;
+  message: string;
+}
+
+export interface JobError {
+  code: ErrorCode;
+  message: string;
+  retryable: boolean;
+}
+
+export interface JobRecord<I = unknown, R = unknown> {
+  /** Unguessable (random, URL-safe). */
+  id: string;
+  type: string;
+  input: I;
+  /** Token owner (session id); null for jobs made without one. */
+  owner: string | null;
+  /** Higher runs first. */
+  priority: number;
+  idempotencyKey: string | null;
+  state: JobState;
+  attempts: number;
+  maxAttempts: number;
+  progress: JobProgress;
+  result: R | null;
+  error: JobError | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  updatedAt: number;
+  /** When a `retrying` job becomes claimable again. */
+  runAfter: number | null;
+  estimatedSeconds: number | null;
+}
+
+/** Every state or progress change, durable, numbered per job (1, 2, 3…) for Last-Event-ID. */
+export interface JobEvent {
+  seq: number;
+  jobId: string;
+  kind: 'state' | 'progress';
+  state: JobState;
+  progress: JobProgress;
+  at: number;
+  error?: JobError | null;
+  result?: unknown;
+}
+
+export interface SubmitRequest<I = unknown> {
+  type: string;
+  input: I;
+  owner?: string | null;
+  priority?: number;
+  /** Same key + same owner within the key's lifetime returns the first job instead of a new one. */
+  idempotencyKey?: string | null;
+  maxAttempts?: number;
+  estimatedSeconds?: number | null;
+  /** Jobs with the same cacheKey share one run / reuse a finished result. */
+  cacheKey?: string | null;
+}
+
+export interface SubmitResult<I = unknown, R = unknown> {
+  job: JobRecord<I, R>;
+  /** False when an existing job was returned (idempotency key or shared run). */
+  created: boolean;
+}
+
+export interface ListQuery {
+  owner?: string | null;
+  state?: JobState;
+  cursor?: string | null;
+  limit?: number;
+}
+
+export interface JobStats {
+  byState: Record<JobState, number>;
+  queueDepth: number;
+  successRate: number | null;
+  meanDurationSeconds: number | null;
+}
+
+/** A job a worker holds under a lease; the token proves it still holds it. */
+export interface Claim<I = unknown> {
+  job: JobRecord<I>;
+  leaseToken: string;
+  leaseUntil: number;
+  /** Stage checkpoints saved by earlier attempts (e.g. the alignment). */
+  checkpoints: Record<string, unknown>;
+}
+
+export interface JobStore {
+  submit<I, R>(req: SubmitRequest<I>): Promise<SubmitResult<I, R>>;
+  get<I = unknown, R = unknown>(id: string): Promise<JobRecord<I, R> | null>;
+  list(query: ListQuery): Promise<{ jobs: JobRecord[]; nextCursor: string | null }>;
+  /** Queued/retrying: cancelled at once. Running: marked for cancel; the worker stops within a heartbeat. */
+  cancel(id: string): Promise<JobRecord | null>;
+  /** A failed or cancelled job goes back to queued with fresh attempts. */
+  retry(id: string): Promise<JobRecord>;
+  /** Events after `afterSeq` (0 for all), oldest first. */
+  events(id: string, afterSeq: number): Promise<JobEvent[]>;
+  /** Live events of one job; returns an unsubscribe function. */
+  subscribe(id: string, listener: (event: JobEvent) => void): () => void;
+  /** 1-based place among claimable jobs, null when not waiting. */
+  queuePosition(id: string): Promise<number | null>;
+  stats(): Promise<JobStats>;
+
+  // Worker side
+  claim(workerId: string, types: readonly string[], leaseMs: number): Promise<Claim | null>;
+  /** Renews the lease and records progress; `cancelRequested` tells the worker to stop. Throws CONFLICT when the lease was lost. */
+  heartbeat(id: string, leaseToken: string, leaseMs: number, progress?: JobProgress): Promise<{ cancelRequested: boolean }>;
+  saveCheckpoint(id: string, leaseToken: string, stage: string, data: unknown): Promise<void>;
+  complete(id: string, leaseToken: string, result: unknown): Promise<JobRecord>;
+  /** Decides between retrying (retryable and attempts left, with backoff) and failed. */
+  fail(id: string, leaseToken: string, error: JobError): Promise<JobRecord>;
+  /** Takes back jobs whose lease ran out (dead or frozen worker); returns how many. */
+  recoverExpired(): Promise<number>;
+
+  close(): Promise<void>;
+}

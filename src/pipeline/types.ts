@@ -1,0 +1,66 @@
+// What the sync pipeline takes and gives: used by the CLI and the job system.
+import type { Alignment } from '../align/types.ts';
+import type { MediaInfo } from '../media/types.ts';
+
+export type VariantName = 'trimmed' | 'full' | 'alternate';
+
+export interface StageProgress {
+  /** 0..100 over the whole sync. */
+  percent: number;
+  stage: 'probe' | 'decode' | 'analyze' | 'render' | 'finish';
+  message: string;
+}
+
+export interface AnalyzeOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: StageProgress) => void;
+  /** ffmpeg thread limit. */
+  threads?: number;
+}
+
+export interface Analysis {
+  alignment: Alignment;
+  dance: MediaInfo;
+  bgm: MediaInfo;
+  /** A plausible second alignment (drives the `alternate` variant), or null. */
+  alternate: Alignment | null;
+  timings: Record<string, number>;
+}
+
+export interface RenderOptions extends AnalyzeOptions {
+  variants?: VariantName[];
+  /** Extra shift in ms added to the found offset (the page's nudge control). */
+  nudgeMs?: number;
+}
+
+export interface RenderedVariant {
+  variant: VariantName;
+  /** File name inside the output directory. */
+  file: string;
+  durationSeconds: number;
+  sizeBytes: number;
+  /** Dance time (s) of the first kept video frame / last kept instant. */
+  danceStart: number;
+  danceEnd: number;
+  /** True for `alternate`: the second most plausible alignment. */
+  flagged?: boolean;
+}
+
+export interface SyncReport {
+  engineVersion: string;
+  alignment: Alignment;
+  alternate: Alignment | null;
+  nudgeMs: number;
+  dance: { durationSeconds: number; container: string; video: string; audio: string | null };
+  bgm: { durationSeconds: number; container: string; audio: string };
+  variants: RenderedVariant[];
+  timings: Record<string, number>;
+}
+
+export interface SyncResult {
+  outDir: string;
+  variants: RenderedVariant[];
+  report: SyncReport;
+  /** Path of report.json in outDir. */
+  reportPath: string;
+}
