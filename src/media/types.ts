@@ -64,4 +64,6 @@ export interface RunOptions {
   onProgress?: (p: FfmpegProgress) => void;
   /** ffmpeg -threads limit (worker isolation). */
   threads?: number;
+  /** Called with the child's pid (= its process group id) right after it starts. */
+  onSpawn?: (pid: number) => void;
 }
