@@ -51,6 +51,8 @@ export interface SyncReport {
   alignment: Alignment;
   alternate: Alignment | null;
   nudgeMs: number;
+  /** True when the dance video's picture was copied bit for bit; false when its codec forced a re-encode. */
+  videoCopied: boolean;
   dance: { durationSeconds: number; container: string; video: string; audio: string | null };
   bgm: { durationSeconds: number; container: string; audio: string };
   variants: RenderedVariant[];

@@ -1,0 +1,93 @@
+// `beatsync serve`: opens the embedded job system, builds the HTTP server, listens, and shuts down gracefully
+// on SIGTERM/SIGINT (stop accepting, let running jobs finish within the grace period, close).
+import { pino } from 'pino';
+import { toBeatSyncError } from '../errors.ts';
+import type { Command } from './commands.ts';
+import { openJobSystem } from '../jobs/index.ts';
+import { buildServer, loggerOptions } from '../server/app.ts';
+import { configHelp, describeConfig, loadServerConfig } from '../server/config.ts';
+
+export const SERVE_USAGE = `Usage: beatsync serve [options]
+
+Starts the BeatSync HTTP service with the embedded job system and local storage under the data directory.
+Every option can also be given as an environment variable (in brackets).
+
+${configHelp()}
+`;
+
+/** Runs until a signal; resolves with the process exit code. */
+export async function serve(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(SERVE_USAGE);
+    return 0;
+  }
+  let config;
+  try {
+    config = await loadServerConfig({ argv, env: process.env });
+  } catch (error) {
+    process.stderr.write(`beatsync serve: ${toBeatSyncError(error).detail ?? String(error)}\n\n${SERVE_USAGE}`);
+    return 2;
+  }
+  const log = pino(loggerOptions(config));
+  process.stdout.write(`BeatSync configuration:\n${describeConfig(config)}\n`);
+
+  const retentionMs = config.retentionSeconds * 1000;
+  const system = await openJobSystem({
+    dataDir: config.dataDir,
+    startWorkers: true,
+    concurrency: config.concurrency,
+    retention: { inputsMs: retentionMs, outputsMs: retentionMs },
+    log: (level, message, fields) => log[level](fields ?? {}, message),
+  });
+  const app = await buildServer(config, { system, logger: log });
+  try {
+    await system.start();
+    const address = await app.listen({ port: config.port, host: config.host });
+    process.stdout.write(`BeatSync listening on ${address}\n`);
+  } catch (error) {
+    process.stderr.write(`beatsync serve: cannot start: ${(error as Error).message}\n`);
+    await app.close().catch(() => undefined);
+    await system.close().catch(() => undefined);
+    return 1;
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = async (signal: string): Promise<void> => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting now');
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      log.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: no new requests, running jobs get the grace period');
+      // New connections are refused at once; open ones (SSE streams, uploads) are cut after the grace period.
+      const closing = app.close();
+      const cut = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs);
+      try {
+        await system.stop({ graceMs: config.shutdownGraceMs });
+        await closing;
+        await system.close();
+        log.info('stopped');
+        resolve(0);
+      } catch (error) {
+        log.error({ err: error }, 'shutdown failed');
+        resolve(1);
+      } finally {
+        clearTimeout(cut);
+      }
+    };
+    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+  });
+}
+
+export const command: Command = {
+  name: 'serve',
+  summary: { en: 'run the HTTP service (uploads, jobs, downloads, web page)', zh: '运行 HTTP 服务（上传、任务、下载、网页）' },
+  usage: SERVE_USAGE.trimEnd(),
+  run: (args) => serve(args),
+};
+
+// Runnable on its own too (`node src/cli/serve.ts --port 0`), as the tests and the deployment units do.
+if (import.meta.main) process.exit(await serve(process.argv.slice(2)));

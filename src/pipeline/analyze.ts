@@ -1,0 +1,84 @@
+// Analysis: probe and check both files, decode their sound, find where the recording sits in the song.
+import { ALTERNATE_MIN_SCORE, ANALYSIS_SAMPLE_RATE, alignRecording, refineCandidate } from '../align/index.ts';
+import type { Alignment } from '../align/types.ts';
+import { BeatSyncError, toBeatSyncError } from '../errors.ts';
+import { checkBgmInput, checkDanceInput, decodeAudio, probeMedia } from '../media/index.ts';
+import type { MediaInfo } from '../media/types.ts';
+import { elapsedMs, stageReporter, throwIfCancelled } from './progress.ts';
+import type { Analysis, AnalyzeOptions } from './types.ts';
+
+/** An alternate closer than this to the winner is the same alignment, not a second reading (s). */
+const ALTERNATE_MIN_DISTANCE = 0.05;
+/** Less sound than this cannot be aligned (s). */
+const MIN_AUDIO_SECONDS = 1;
+
+export async function analyzeFiles(dancePath: string, bgmPath: string, options: AnalyzeOptions = {}): Promise<Analysis> {
+  const { signal } = options;
+  const report = stageReporter(options.onProgress);
+  const timings: Record<string, number> = {};
+  try {
+    report('probe', 0, 'Reading the files');
+    let start = performance.now();
+    const [dance, bgm] = await probeBoth(dancePath, bgmPath, signal);
+    const danceInput = checkDanceInput(dance);
+    const bgmInput = checkBgmInput(bgm);
+    timings.probe = elapsedMs(start);
+    throwIfCancelled(signal);
+
+    report('decode', 0, 'Decoding the sound');
+    start = performance.now();
+    const decode = (path: string, streamIndex: number, seconds: number) =>
+      decodeAudio(path, { sampleRate: ANALYSIS_SAMPLE_RATE, channels: 1, streamIndex, expectedSeconds: seconds, signal, threads: options.threads });
+    const [danceSamples, bgmSamples] = await Promise.all([
+      decode(dancePath, danceInput.audio.index, dance.durationSeconds),
+      decode(bgmPath, bgmInput.audio.index, bgm.durationSeconds),
+    ]);
+    if (danceSamples.length < MIN_AUDIO_SECONDS * ANALYSIS_SAMPLE_RATE) {
+      throw new BeatSyncError('NO_AUDIO_TRACK', 'the dance video has (almost) no decodable sound');
+    }
+    if (bgmSamples.length < MIN_AUDIO_SECONDS * ANALYSIS_SAMPLE_RATE) {
+      throw new BeatSyncError('NO_AUDIO_TRACK', 'the music file has (almost) no decodable sound');
+    }
+    timings.decode = elapsedMs(start);
+    throwIfCancelled(signal);
+
+    report('analyze', 0, 'Finding the song in the recording');
+    start = performance.now();
+    const input = { dance: danceSamples, bgm: bgmSamples, sampleRate: ANALYSIS_SAMPLE_RATE };
+    const alignment = await alignRecording(input, { onProgress: (f) => report('analyze', f * 0.85, 'Finding the song in the recording') });
+    throwIfCancelled(signal);
+    if (!alignment.matched) {
+      throw new BeatSyncError('NO_MATCH', `the song was not found in the recording (confidence ${alignment.confidence.toFixed(2)})`);
+    }
+    const alternate = await findAlternate(input, alignment);
+    timings.analyze = elapsedMs(start);
+    report('analyze', 1, 'Song found');
+    return { alignment, dance, bgm, alternate, timings };
+  } catch (error) {
+    throw toBeatSyncError(error);
+  }
+}
+
+/** Probes both; when both fail, the dance file's error is the one reported (deterministic). */
+async function probeBoth(dancePath: string, bgmPath: string, signal: AbortSignal | undefined): Promise<[MediaInfo, MediaInfo]> {
+  const [dance, bgm] = await Promise.allSettled([probeMedia(dancePath, { signal }), probeMedia(bgmPath, { signal })]);
+  if (dance.status === 'rejected') throw withSubject(dance.reason, 'dance video');
+  if (bgm.status === 'rejected') throw withSubject(bgm.reason, 'music file');
+  return [dance.value, bgm.value];
+}
+
+/** Says which file an input error is about (the codes are the same for both). */
+function withSubject(error: unknown, subject: string): BeatSyncError {
+  const e = toBeatSyncError(error);
+  if (e.code === 'PROCESSING_FAILED' || e.code === 'CANCELLED' || e.code === 'TIMEOUT') return e;
+  return new BeatSyncError(e.code, `${subject}: ${e.detail ?? e.code.toLowerCase()}`, { retryable: e.retryable, cause: e });
+}
+
+/** The strongest runner-up, refined, when it is plausible and really elsewhere. */
+async function findAlternate(input: { dance: Float32Array; bgm: Float32Array; sampleRate: number }, winner: Alignment): Promise<Alignment | null> {
+  const runnerUp = winner.candidates.find((c) => Math.abs(c.offsetSeconds - winner.offsetSeconds) > ALTERNATE_MIN_DISTANCE);
+  if (!runnerUp || runnerUp.score < ALTERNATE_MIN_SCORE) return null;
+  const refined = await refineCandidate(input, runnerUp.offsetSeconds);
+  if (!refined.matched || Math.abs(refined.offsetSeconds - winner.offsetSeconds) <= ALTERNATE_MIN_DISTANCE) return null;
+  return refined;
+}

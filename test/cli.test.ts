@@ -1,0 +1,181 @@
+// The real `beatsync` command (bin/beatsync.js under the project's Node 24) on tiny generated media:
+// a successful analyze and sync, and every input error with its exit code and JSON error.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, truncate, writeFile, copyFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { danceVideo, decodeMono48k, recordingFromSong } from './helpers/av-check.ts';
+import { makeAudio, makeVideo, songExcerpt } from './helpers/media.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const NODE = join(ROOT, 'node_modules/.bin/node');
+const BIN = join(ROOT, 'bin/beatsync.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function beatsync(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(NODE, [BIN, ...args], { cwd: ROOT, env: { ...process.env, LANG: 'en_US.UTF-8', LC_ALL: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function jsonOf(run: Run): { error?: { code: string; message: string } } & Record<string, unknown> {
+  const lines = run.stdout.trim().split('\n');
+  return JSON.parse(lines.at(-1) ?? '{}');
+}
+
+const SPEED = 0.9998;
+const OFFSET = 3.0 - SPEED * 1.2;
+
+let work: string;
+let dance: string;
+let bgm: string;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'beatsync-cli-'));
+  bgm = await songExcerpt('cli-bgm.m4a', 'nexuiz-ninesix.ogg', 60, 9, 'm4a');
+  const song = await decodeMono48k(bgm);
+  dance = await danceVideo('cli-dance.mp4', recordingFromSong(song, { seconds: 6, offset: OFFSET, speed: SPEED, musicFrom: 1.2, musicTo: 6 }));
+});
+
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('beatsync CLI', () => {
+  test('--help and --version', async () => {
+    const help = await beatsync(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /beatsync sync <dance-video> <music> -o <dir>/);
+    assert.match(help.stdout, /beatsync analyze/);
+    const version = await beatsync(['--version']);
+    assert.equal(version.code, 0);
+    assert.match(version.stdout, /^beatsync \d+\.\d+\.\d+ \(engine \S+\)\n$/);
+  });
+
+  test('analyze --json prints the alignment and exits 0', async () => {
+    const run = await beatsync(['analyze', dance, bgm, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const a = JSON.parse(run.stdout) as { offsetSeconds: number; speed: number; matched: boolean; confidence: number; musicStart: number; musicEnd: number };
+    assert.equal(a.matched, true);
+    // Song time in the middle of the music matches the truth within 1 ms.
+    const mid = 3.6;
+    assert.ok(Math.abs(a.offsetSeconds + a.speed * mid - (OFFSET + SPEED * mid)) < 0.001, `offset ${a.offsetSeconds}, speed ${a.speed}`);
+    assert.ok(a.confidence > 0 && a.confidence <= 1);
+    assert.ok(a.musicStart < a.musicEnd);
+  });
+
+  test('sync --json: progress lines, then the result; files in -o', async () => {
+    const out = join(work, 'sync-json');
+    const run = await beatsync(['sync', dance, bgm, '-o', out, '--variant', 'trimmed', '--nudge-ms', '5', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; percent?: number; variants?: Array<{ file: string }>; report?: { nudgeMs: number } });
+    const progress = lines.filter((l) => l.type === 'progress');
+    assert.ok(progress.length >= 4);
+    assert.equal(progress.at(-1)?.percent, 100);
+    const result = lines.at(-1)!;
+    assert.equal(result.type, 'result');
+    assert.deepEqual(result.variants?.map((v) => v.file), ['trimmed.mp4']);
+    assert.equal(result.report?.nudgeMs, 5);
+    assert.deepEqual((await readdir(out)).sort(), ['report.json', 'trimmed.mp4']);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as { variants: unknown[] };
+    assert.equal(report.variants.length, 1);
+  });
+
+  test('sync without --json: plain progress lines on stderr (not a terminal), paths on stdout', async () => {
+    const out = join(work, 'sync-text');
+    const run = await beatsync(['sync', dance, bgm, '-o', out]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^\d+% probe: /m);
+    assert.match(run.stderr, /^100% finish: /m);
+    assert.doesNotMatch(run.stderr, /\r/);
+    assert.match(run.stdout, /trimmed\.mp4/);
+    assert.match(run.stdout, /full\.mp4/);
+  });
+
+  describe('errors: exit 2 (3 for a different song) with a JSON error', { concurrency: 2 }, () => {
+    const cases: Array<{ name: string; files: () => Promise<[string, string]>; code: string; exit?: number }> = [
+      { name: 'missing file', files: async () => [join(work, 'nope.mp4'), bgm], code: 'FILE_NOT_FOUND' },
+      {
+        name: 'not media (text named .mp4)',
+        files: async () => {
+          const p = join(work, 'notes.mp4');
+          await writeFile(p, 'these are my dance notes, not a video\n'.repeat(50));
+          return [p, bgm];
+        },
+        code: 'INVALID_FORMAT',
+      },
+      { name: 'dance file without audio', files: async () => [await makeVideo('cli-silent.mp4', { seconds: 2, audio: false }), bgm], code: 'NO_AUDIO_TRACK' },
+      { name: 'dance file without video', files: async () => [await makeAudio('cli-audio-only.m4a', { format: 'm4a', seconds: 2, source: 'noise' }), bgm], code: 'NO_VIDEO_TRACK' },
+      { name: 'BGM without audio', files: async () => [dance, await makeVideo('cli-silent.mp4', { seconds: 2, audio: false })], code: 'NO_AUDIO_TRACK' },
+      {
+        name: 'corrupt (truncated) file',
+        files: async () => {
+          const p = join(work, 'truncated.mp4');
+          await copyFile(dance, p);
+          await truncate(p, 20_000);
+          return [p, bgm];
+        },
+        code: 'INVALID_FORMAT',
+      },
+      {
+        name: 'disguised playlist (HLS named .mp4)',
+        files: async () => {
+          const p = join(work, 'playlist.mp4');
+          await writeFile(p, `#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile://${dance}\n#EXT-X-ENDLIST\n`);
+          return [p, bgm];
+        },
+        code: 'INVALID_FORMAT',
+      },
+      {
+        name: 'disguised playlist (ffconcat named .mp3) as BGM',
+        files: async () => {
+          const p = join(work, 'concat.mp3');
+          await writeFile(p, `ffconcat version 1.0\nfile '${bgm}'\n`);
+          return [dance, p];
+        },
+        code: 'INVALID_FORMAT',
+      },
+      { name: 'a different song', files: async () => [dance, await songExcerpt('cli-other.wav', 'nexuiz-stairs.ogg', 40, 9)], code: 'NO_MATCH', exit: 3 },
+    ];
+    for (const c of cases) {
+      test(c.name, async () => {
+        const [d, b] = await c.files();
+        const run = await beatsync(['analyze', d, b, '--json']);
+        assert.equal(run.code, c.exit ?? 2, run.stdout + run.stderr);
+        const body = jsonOf(run);
+        assert.equal(body.error?.code, c.code, run.stdout);
+        assert.ok((body.error?.message ?? '').length > 10);
+      });
+    }
+  });
+
+  test('human errors on stderr, in Chinese when LANG is zh', async () => {
+    const run = await beatsync(['analyze', join(work, 'nope.mp4'), bgm], { LANG: 'zh_CN.UTF-8' });
+    assert.equal(run.code, 2);
+    assert.equal(run.stdout, '');
+    assert.match(run.stderr, /找不到该文件/);
+    assert.match(run.stderr, /FILE_NOT_FOUND/);
+  });
+
+  test('usage mistakes: exit 2, BAD_REQUEST', async () => {
+    for (const args of [['sync', dance, bgm, '--json'], ['sync', dance, bgm, '-o', work, '--variant', 'best', '--json'], ['analyze', dance, '--json'], ['dance', '--json']]) {
+      const run = await beatsync(args);
+      assert.equal(run.code, 2, args.join(' '));
+      assert.equal(jsonOf(run).error?.code, 'BAD_REQUEST', args.join(' '));
+    }
+  });
+});
