@@ -41,6 +41,10 @@ export interface JobRecord<I = unknown, R = unknown> {
   /** When a `retrying` job becomes claimable again. */
   runAfter: number | null;
   estimatedSeconds: number | null;
+  /** Set while a running job has been asked to stop (the worker sees it at its next heartbeat). */
+  cancelRequested?: boolean;
+  /** The submit's cacheKey (identical inputs + options + engine version), null when none. */
+  cacheKey?: string | null;
 }
 
 /** Every state or progress change, durable, numbered per job (1, 2, 3…) for Last-Event-ID. */
@@ -123,6 +127,18 @@ export interface JobStore {
   fail(id: string, leaseToken: string, error: JobError): Promise<JobRecord>;
   /** Takes back jobs whose lease ran out (dead or frozen worker); returns how many. */
   recoverExpired(): Promise<number>;
+  /**
+   * Hands a running job back as queued without counting the attempt (graceful shutdown stopped it,
+   * the job did nothing wrong). A job flagged for cancel ends cancelled instead. Throws CONFLICT
+   * when the lease was lost.
+   */
+  release(id: string, leaseToken: string): Promise<JobRecord>;
+
+  // Cache and retention
+  /** The newest succeeded job submitted with this cacheKey (any owner), null when none. */
+  findByCacheKey(cacheKey: string): Promise<JobRecord | null>;
+  /** Deletes finished jobs (with their events and checkpoints) that finished before `before`; returns how many. */
+  purgeFinishedBefore(before: number): Promise<number>;
 
   close(): Promise<void>;
 }

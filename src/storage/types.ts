@@ -54,3 +54,6 @@ export interface UploadMeta {
 export const uploadDataKey = (fileId: string): string => `uploads/${fileId}/data`;
 export const uploadMetaKey = (fileId: string): string => `uploads/${fileId}/meta.json`;
 export const outputKey = (jobId: string, file: string): string => `outputs/${jobId}/${file}`;
+
+/** Where unfinished writes live until they are renamed into place; the janitor sweeps old ones. */
+export const TEMP_PREFIX = 'tmp/';

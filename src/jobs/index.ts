@@ -1,0 +1,179 @@
+// The job system's front door: opens the store, the file store, the janitor and the worker pool from one
+// config, and checks a job fully (type, input, uploads, admission) before anything is written.
+// The HTTP server talks only to this facade and the JobStore/FileStore interfaces.
+import { join } from 'node:path';
+import { BeatSyncError } from '../errors.ts';
+import { LocalFileStore } from '../storage/local.ts';
+import { uploadDataKey, uploadMetaKey } from '../storage/types.ts';
+import type { FileStore, UploadMeta } from '../storage/types.ts';
+import { checkAdmission, DEFAULT_ADMISSION } from './admission.ts';
+import type { BackoffConfig } from './backoff.ts';
+import type { FileStoreSpec } from './file-spec.ts';
+import { Janitor } from './janitor.ts';
+import type { RetentionPolicy } from './janitor.ts';
+import type { JobLimits, JobTypeRegistry, UploadMap } from './job-type.ts';
+import { inputFileIdsOf, JOB_TYPES, jobTypeOf, withLimitOverrides } from './registry.ts';
+import { SqliteJobStore } from './sqlite-store.ts';
+import type { JobRecord, JobStore, SubmitResult } from './types.ts';
+import { WorkerPool } from './worker-pool.ts';
+import type { PoolLog } from './worker-pool.ts';
+
+export interface JobSystemConfig {
+  /** jobs.db and files/ live here. */
+  dataDir: string;
+  backend?: 'sqlite';
+  /** Run jobs in this process (embedded / worker role); false for an API-only process. */
+  startWorkers: boolean;
+  concurrency?: number;
+  /** Replaces every job type's own time limit. */
+  jobTimeLimitMs?: number;
+  maxQueueDepth?: number;
+  minFreeDiskBytes?: number;
+  retention?: Partial<RetentionPolicy>;
+  janitorIntervalMs?: number;
+  /** Job types served (default: the product's registry); tests add their own. */
+  types?: JobTypeRegistry;
+  /** Per-type limit overrides (deployment tuning). */
+  limits?: Readonly<Record<string, Partial<JobLimits>>>;
+  leaseMs?: number;
+  heartbeatMs?: number;
+  pollMs?: number;
+  killGraceMs?: number;
+  backoff?: BackoffConfig;
+  /** Parent of the per-attempt temp directories (default: the OS temp dir). */
+  tmpRoot?: string;
+  log?: PoolLog;
+}
+
+export interface SubmitOptions {
+  owner?: string | null;
+  idempotencyKey?: string | null;
+  priority?: number;
+}
+
+export interface JobSystem {
+  store: JobStore;
+  files: FileStore;
+  types: JobTypeRegistry;
+  /** Null when this process runs no workers. */
+  pool: WorkerPool | null;
+  /** Checks type, input, uploads and admission, then enqueues (or joins an identical live job). */
+  submit(type: string, input: unknown, options?: SubmitOptions): Promise<SubmitResult>;
+  /** Takes back jobs of a dead process, starts the janitor and (when configured) the workers. */
+  start(): Promise<void>;
+  /** Stops claiming; running jobs get `graceMs` to finish, the rest go back to the queue. */
+  stop(options?: { graceMs?: number }): Promise<void>;
+  /** stop() with no grace, then closes the store. */
+  close(): Promise<void>;
+}
+
+async function readUploadMeta(files: FileStore, fileId: string): Promise<UploadMeta | null> {
+  const [data, metaStat] = await Promise.all([files.stat(uploadDataKey(fileId)), files.stat(uploadMetaKey(fileId))]);
+  if (!data || !metaStat) return null;
+  const chunks: Buffer[] = [];
+  for await (const chunk of await files.read(uploadMetaKey(fileId))) chunks.push(chunk as Buffer);
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as UploadMeta;
+  } catch {
+    return null;
+  }
+}
+
+export async function openJobSystem(config: JobSystemConfig): Promise<JobSystem> {
+  if ((config.backend ?? 'sqlite') !== 'sqlite') throw new BeatSyncError('BAD_REQUEST', `unknown job backend "${config.backend}"`);
+  const types = withLimitOverrides(config.types ?? JOB_TYPES, config.limits);
+  const fileSpec: FileStoreSpec = { backend: 'local', rootDir: join(config.dataDir, 'files') };
+  const files = new LocalFileStore(fileSpec.rootDir);
+  const store = SqliteJobStore.open(join(config.dataDir, 'jobs.db'), config.backoff ? { backoff: config.backoff } : {});
+  const admission = {
+    maxQueueDepth: config.maxQueueDepth ?? DEFAULT_ADMISSION.maxQueueDepth,
+    minFreeBytes: config.minFreeDiskBytes ?? DEFAULT_ADMISSION.minFreeBytes,
+  };
+  const retention = config.retention ?? {};
+  const outputsMs = retention.outputsMs ?? 3 * 24 * 3600_000;
+  const pool = config.startWorkers
+    ? new WorkerPool({
+        store,
+        files: fileSpec,
+        types,
+        concurrency: config.concurrency,
+        leaseMs: config.leaseMs,
+        heartbeatMs: config.heartbeatMs,
+        pollMs: config.pollMs,
+        killGraceMs: config.killGraceMs,
+        timeLimitMs: config.jobTimeLimitMs,
+        tmpRoot: config.tmpRoot,
+        // A reused result keeps at least half the output lifetime before retention removes its files.
+        reuseWithinMs: outputsMs / 2,
+        log: config.log,
+      })
+    : null;
+  const janitor = new Janitor({
+    jobs: store,
+    files,
+    inputFileIds: (job: JobRecord) => inputFileIdsOf(job, types),
+    retention,
+    intervalMs: config.janitorIntervalMs,
+    onError: (err) => config.log?.('warn', 'janitor run failed', { error: (err as Error).message }),
+  });
+  let started = false;
+  let stopped = false;
+
+  async function submit(type: string, rawInput: unknown, options: SubmitOptions = {}): Promise<SubmitResult> {
+    const entry = jobTypeOf(types, type);
+    const { handler, limits } = entry;
+    const input = handler.parseInput(rawInput);
+    const owner = options.owner ?? null;
+    const uploads: Record<string, UploadMeta> = {};
+    for (const fileId of handler.inputFileIds(input)) {
+      const meta = await readUploadMeta(files, fileId);
+      // Someone else's upload is reported exactly like a missing one.
+      if (!meta || (meta.owner !== null && meta.owner !== owner)) throw new BeatSyncError('FILE_NOT_FOUND', `upload ${fileId}`);
+      uploads[fileId] = meta;
+    }
+    const uploadMap: UploadMap = uploads;
+    handler.checkUploads?.(input, uploadMap);
+    await checkAdmission(store, files, admission);
+    const result = await store.submit({
+      type,
+      input,
+      owner,
+      priority: options.priority ?? 0,
+      idempotencyKey: options.idempotencyKey ?? null,
+      maxAttempts: limits.maxAttempts,
+      estimatedSeconds: handler.estimateSeconds(input, uploadMap),
+      cacheKey: handler.cacheKey(input, uploadMap),
+    });
+    if (result.created) pool?.wake();
+    return result;
+  }
+
+  async function start(): Promise<void> {
+    if (started) return;
+    started = true;
+    if (pool) {
+      // Embedded mode: this process is the only worker on this database, so whatever is still
+      // `running` belonged to a process that died; take it back now rather than after its lease.
+      const taken = await store.recoverAllRunning();
+      if (taken > 0) config.log?.('info', 'took back jobs left running by a previous process', { count: taken });
+      await pool.start();
+    }
+    janitor.start();
+  }
+
+  async function stop(options: { graceMs?: number } = {}): Promise<void> {
+    if (stopped) return;
+    stopped = true;
+    await Promise.all([pool?.stop(options), janitor.stop()]);
+  }
+
+  async function close(): Promise<void> {
+    await stop({ graceMs: 0 });
+    await store.close();
+  }
+
+  return { store, files, types, pool, submit, start, stop, close };
+}
+
+export type { JobTypeRegistry, JobLimits } from './job-type.ts';
+export { JOB_TYPES } from './registry.ts';

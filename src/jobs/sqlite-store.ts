@@ -1,0 +1,665 @@
+// The embedded JobStore: one SQLite file (node:sqlite), WAL with synchronous=FULL, every transition
+// in a BEGIN IMMEDIATE transaction, so a job exists once submit resolves and survives kill -9.
+// Guarantees and the tests that prove them: src/jobs/README.md.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { BeatSyncError, isErrorCode, messageFor } from '../errors.ts';
+import { DEFAULT_BACKOFF, backoffDelay, validateBackoff } from './backoff.ts';
+import type { BackoffConfig } from './backoff.ts';
+import { migrate } from './sqlite-schema.ts';
+import type {
+  Claim, JobError, JobEvent, JobProgress, JobRecord, JobState, JobStats, JobStore, ListQuery, SubmitRequest, SubmitResult,
+} from './types.ts';
+
+export interface SqliteJobStoreOptions {
+  /** Clock for every stored time and lease decision (tests inject one). */
+  now?: () => number;
+  backoff?: BackoffConfig;
+  /** How often subscribers poll for events written by other processes. */
+  pollMs?: number;
+  /** Window for stats().successRate and meanDurationSeconds. */
+  statsWindowMs?: number;
+  defaultMaxAttempts?: number;
+  busyTimeoutMs?: number;
+  /** Random source for backoff jitter (tests may pin it). */
+  random?: () => number;
+}
+
+/** One day of finished jobs, kept after the job rows are purged. */
+export interface DailyHistory {
+  day: string;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  successRate: number | null;
+  meanDurationSeconds: number | null;
+}
+
+interface JobRow {
+  n: number;
+  id: string;
+  type: string;
+  input: string;
+  owner: string | null;
+  priority: number;
+  idempotency_key: string | null;
+  cache_key: string | null;
+  state: JobState;
+  attempts: number;
+  max_attempts: number;
+  progress: string;
+  result: string | null;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+  run_after: number | null;
+  estimated_seconds: number | null;
+  lease_token: string | null;
+  lease_until: number | null;
+  worker_id: string | null;
+  cancel_requested: number;
+  last_seq: number;
+}
+
+interface EventRow {
+  id: number;
+  job_id: string;
+  seq: number;
+  kind: 'state' | 'progress';
+  state: JobState;
+  progress: string;
+  at: number;
+  error: string | null;
+  result: string | null;
+}
+
+const ALL_STATES: readonly JobState[] = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
+const QUEUED_PROGRESS: JobProgress = { percent: 0, stage: 'queued', message: '' };
+const MAX_LIST_LIMIT = 500;
+
+/** 128 random bits, URL-safe. */
+export function randomId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+function badRequest(detail: string): BeatSyncError {
+  return new BeatSyncError('BAD_REQUEST', detail);
+}
+
+function leaseLost(id: string): BeatSyncError {
+  return new BeatSyncError('CONFLICT', `lease on job ${id} is no longer held`);
+}
+
+function toJson(value: unknown, what: string): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new BeatSyncError('BAD_REQUEST', `${what} is not JSON-serialisable`, { cause: err });
+  }
+  if (typeof text !== 'string') throw badRequest(`${what} is not JSON-serialisable`);
+  return text;
+}
+
+function optionalString(value: unknown, what: string, maxLength: number): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
+    throw badRequest(`${what} must be a non-empty string of at most ${maxLength} characters`);
+  }
+  return value;
+}
+
+function cleanProgress(p: JobProgress): JobProgress {
+  if (!p || typeof p !== 'object') throw badRequest('progress must be an object');
+  const percent = Number.isFinite(p.percent) ? Math.min(100, Math.max(0, p.percent)) : 0;
+  return { percent, stage: String(p.stage ?? ''), message: String(p.message ?? '') };
+}
+
+function cleanError(e: JobError): JobError {
+  if (!e || typeof e !== 'object' || !isErrorCode(e.code)) throw badRequest('error must carry a known error code');
+  return { code: e.code, message: String(e.message ?? messageFor(e.code)), retryable: Boolean(e.retryable) };
+}
+
+function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+function encodeCursor(n: number): string {
+  return Buffer.from(`n:${n}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): number {
+  const match = /^n:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match) throw badRequest('invalid cursor');
+  return Number(match[1]);
+}
+
+function rowToRecord(row: JobRow): JobRecord {
+  return {
+    id: row.id,
+    type: row.type,
+    input: JSON.parse(row.input) as unknown,
+    owner: row.owner,
+    priority: row.priority,
+    idempotencyKey: row.idempotency_key,
+    state: row.state,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    progress: JSON.parse(row.progress) as JobProgress,
+    result: row.result === null ? null : (JSON.parse(row.result) as unknown),
+    error: row.error === null ? null : (JSON.parse(row.error) as JobError),
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    updatedAt: row.updated_at,
+    runAfter: row.run_after,
+    estimatedSeconds: row.estimated_seconds,
+    cancelRequested: row.cancel_requested === 1,
+    cacheKey: row.cache_key,
+  };
+}
+
+function rowToEvent(row: EventRow): JobEvent {
+  const event: JobEvent = {
+    seq: row.seq,
+    jobId: row.job_id,
+    kind: row.kind,
+    state: row.state,
+    progress: JSON.parse(row.progress) as JobProgress,
+    at: row.at,
+  };
+  if (row.error !== null) event.error = JSON.parse(row.error) as JobError;
+  if (row.result !== null) event.result = JSON.parse(row.result) as unknown;
+  return event;
+}
+
+export class SqliteJobStore implements JobStore {
+  readonly file: string;
+  private readonly db: DatabaseSync;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly backoff: BackoffConfig;
+  private readonly pollMs: number;
+  private readonly statsWindowMs: number;
+  private readonly defaultMaxAttempts: number;
+  private readonly listeners = new Map<string, Set<(event: JobEvent) => void>>();
+  private pollTimer: ReturnType<typeof setInterval> | null = null;
+  private lastEventId = 0;
+  private kickPending = false;
+  private closed = false;
+
+  /** Opens (creating and migrating when needed) the job database at `file`. */
+  static open(file: string, options: SqliteJobStoreOptions = {}): SqliteJobStore {
+    return new SqliteJobStore(file, options);
+  }
+
+  private constructor(file: string, options: SqliteJobStoreOptions) {
+    this.file = file;
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.backoff = validateBackoff(options.backoff ?? DEFAULT_BACKOFF);
+    this.pollMs = options.pollMs ?? 100;
+    this.statsWindowMs = options.statsWindowMs ?? 24 * 3600_000;
+    this.defaultMaxAttempts = options.defaultMaxAttempts ?? 3;
+    const busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new DatabaseSync(file, { timeout: busyTimeoutMs });
+    this.db.exec(`PRAGMA busy_timeout = ${Math.floor(busyTimeoutMs)}`);
+    this.db.exec('PRAGMA journal_mode = WAL');
+    // FULL: each commit is fsynced, so a resolved submit survives power loss and kill -9.
+    this.db.exec('PRAGMA synchronous = FULL');
+    this.db.exec('PRAGMA foreign_keys = ON');
+    migrate(this.db, this.now());
+  }
+
+  // ---- client side ----
+
+  async submit<I, R>(req: SubmitRequest<I>): Promise<SubmitResult<I, R>> {
+    if (!req || typeof req !== 'object') throw badRequest('submit needs a request');
+    if (typeof req.type !== 'string' || req.type.length === 0 || req.type.length > 100) throw badRequest('type must be a non-empty string');
+    const inputJson = toJson(req.input, 'input');
+    const owner = optionalString(req.owner, 'owner', 200);
+    const idempotencyKey = optionalString(req.idempotencyKey, 'idempotencyKey', 200);
+    const cacheKey = optionalString(req.cacheKey, 'cacheKey', 500);
+    const priority = req.priority ?? 0;
+    if (!Number.isInteger(priority) || Math.abs(priority) > 1_000_000) throw badRequest('priority must be an integer');
+    const maxAttempts = req.maxAttempts ?? this.defaultMaxAttempts;
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) throw badRequest('maxAttempts must be 1..100');
+    const estimated = req.estimatedSeconds ?? null;
+    if (estimated !== null && !(Number.isFinite(estimated) && estimated >= 0)) throw badRequest('estimatedSeconds must be >= 0');
+
+    const result = this.tx(() => {
+      if (idempotencyKey !== null) {
+        const existing = this.db.prepare("SELECT * FROM jobs WHERE coalesce(owner, '') = ? AND idempotency_key = ?")
+          .get(owner ?? '', idempotencyKey) as JobRow | undefined;
+        if (existing) return { job: rowToRecord(existing), created: false };
+      }
+      if (cacheKey !== null) {
+        // Shared run: only the same owner's live job is joined, so the job stays readable by its owner.
+        const live = this.db.prepare(
+          "SELECT * FROM jobs WHERE cache_key = ? AND coalesce(owner, '') = ? AND state IN ('queued', 'running', 'retrying') ORDER BY n LIMIT 1",
+        ).get(cacheKey, owner ?? '') as JobRow | undefined;
+        if (live) return { job: rowToRecord(live), created: false };
+      }
+      const now = this.now();
+      const id = randomId();
+      this.db.prepare(`INSERT INTO jobs (id, type, input, owner, priority, idempotency_key, cache_key, state, max_attempts,
+          progress, created_at, updated_at, estimated_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)`)
+        .run(id, req.type, inputJson, owner, priority, idempotencyKey, cacheKey, maxAttempts, JSON.stringify(QUEUED_PROGRESS), now, now, estimated);
+      this.appendEvent(id, 'state', now);
+      return { job: rowToRecord(this.row(id)!), created: true };
+    });
+    return result as SubmitResult<I, R>;
+  }
+
+  async get<I = unknown, R = unknown>(id: string): Promise<JobRecord<I, R> | null> {
+    if (typeof id !== 'string') return null;
+    const row = this.row(id);
+    return row ? (rowToRecord(row) as JobRecord<I, R>) : null;
+  }
+
+  async list(query: ListQuery): Promise<{ jobs: JobRecord[]; nextCursor: string | null }> {
+    const where: string[] = [];
+    const params: (string | number | null)[] = [];
+    if (query.owner !== undefined) {
+      if (query.owner === null) where.push('owner IS NULL');
+      else { where.push('owner = ?'); params.push(query.owner); }
+    }
+    if (query.state !== undefined) {
+      if (!ALL_STATES.includes(query.state)) throw badRequest('unknown state');
+      where.push('state = ?');
+      params.push(query.state);
+    }
+    if (query.cursor) {
+      where.push('n < ?');
+      params.push(decodeCursor(query.cursor));
+    }
+    const limit = Math.min(MAX_LIST_LIMIT, Math.max(1, Math.floor(query.limit ?? 20)));
+    const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY n DESC LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...params, limit + 1) as unknown as JobRow[];
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    return { jobs: page.map(rowToRecord), nextCursor: more ? encodeCursor(page[page.length - 1].n) : null };
+  }
+
+  async cancel(id: string): Promise<JobRecord | null> {
+    return this.tx(() => {
+      const row = this.row(id);
+      if (!row) return null;
+      const now = this.now();
+      if (row.state === 'queued' || row.state === 'retrying') {
+        this.finish(row, 'cancelled', now, { error: cancelledError() });
+      } else if (row.state === 'running' && row.cancel_requested === 0) {
+        this.db.prepare('UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?').run(now, id);
+      }
+      return rowToRecord(this.row(id)!);
+    });
+  }
+
+  async retry(id: string): Promise<JobRecord> {
+    return this.tx(() => {
+      const row = this.row(id);
+      if (!row) throw new BeatSyncError('NOT_FOUND', `job ${id}`);
+      if (row.state !== 'failed' && row.state !== 'cancelled') {
+        throw new BeatSyncError('CONFLICT', `job ${id} is ${row.state}; only failed or cancelled jobs can be retried`);
+      }
+      const now = this.now();
+      // Checkpoints are kept: a retried job resumes from its last finished stage.
+      this.db.prepare(`UPDATE jobs SET state = 'queued', attempts = 0, error = NULL, result = NULL, started_at = NULL,
+          finished_at = NULL, run_after = NULL, cancel_requested = 0, progress = ?, updated_at = ? WHERE id = ?`)
+        .run(JSON.stringify(QUEUED_PROGRESS), now, id);
+      this.appendEvent(id, 'state', now);
+      return rowToRecord(this.row(id)!);
+    });
+  }
+
+  async events(id: string, afterSeq: number): Promise<JobEvent[]> {
+    const after = Number.isFinite(afterSeq) ? Math.max(0, Math.floor(afterSeq)) : 0;
+    const rows = this.db.prepare('SELECT * FROM events WHERE job_id = ? AND seq > ? ORDER BY seq').all(id, after) as unknown as EventRow[];
+    return rows.map(rowToEvent);
+  }
+
+  subscribe(id: string, listener: (event: JobEvent) => void): () => void {
+    if (this.closed) return () => {};
+    let set = this.listeners.get(id);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(id, set);
+    }
+    set.add(listener);
+    if (!this.pollTimer) {
+      // Start from what exists now: history is read with events(), live ones arrive here.
+      this.lastEventId = this.maxEventId();
+      this.pollTimer = setInterval(() => this.poll(), this.pollMs);
+      this.pollTimer.unref();
+    }
+    return () => {
+      const current = this.listeners.get(id);
+      if (!current) return;
+      current.delete(listener);
+      if (current.size === 0) this.listeners.delete(id);
+      if (this.listeners.size === 0) this.stopPolling();
+    };
+  }
+
+  async queuePosition(id: string): Promise<number | null> {
+    const now = this.now();
+    const row = this.row(id);
+    if (!row || !this.claimableAt(row, now)) return null;
+    const ahead = this.db.prepare(`SELECT count(*) AS c FROM jobs
+        WHERE (state = 'queued' OR (state = 'retrying' AND run_after <= ?))
+          AND (priority > ? OR (priority = ? AND n < ?))`).get(now, row.priority, row.priority, row.n) as { c: number };
+    return ahead.c + 1;
+  }
+
+  async stats(): Promise<JobStats> {
+    const byState = Object.fromEntries(ALL_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    for (const r of this.db.prepare('SELECT state, count(*) AS c FROM jobs GROUP BY state').all() as { state: JobState; c: number }[]) {
+      byState[r.state] = r.c;
+    }
+    const since = this.now() - this.statsWindowMs;
+    const w = this.db.prepare(`SELECT
+        coalesce(sum(state = 'succeeded'), 0) AS ok,
+        coalesce(sum(state = 'failed'), 0) AS bad,
+        avg(CASE WHEN state = 'succeeded' AND started_at IS NOT NULL THEN finished_at - started_at END) AS mean_ms
+      FROM jobs WHERE finished_at >= ? AND state IN ('succeeded', 'failed')`).get(since) as { ok: number; bad: number; mean_ms: number | null };
+    return {
+      byState,
+      queueDepth: byState.queued + byState.retrying,
+      successRate: w.ok + w.bad > 0 ? w.ok / (w.ok + w.bad) : null,
+      meanDurationSeconds: w.mean_ms === null ? null : w.mean_ms / 1000,
+    };
+  }
+
+  /** Days of finished-job history (kept when rows are purged), oldest first. */
+  async history(sinceDay?: string): Promise<DailyHistory[]> {
+    const rows = this.db.prepare('SELECT * FROM history_daily WHERE day >= ? ORDER BY day').all(sinceDay ?? '') as unknown as {
+      day: string; succeeded: number; failed: number; cancelled: number; duration_ms_total: number; duration_count: number;
+    }[];
+    return rows.map((r) => ({
+      day: r.day,
+      succeeded: r.succeeded,
+      failed: r.failed,
+      cancelled: r.cancelled,
+      successRate: r.succeeded + r.failed > 0 ? r.succeeded / (r.succeeded + r.failed) : null,
+      meanDurationSeconds: r.duration_count > 0 ? r.duration_ms_total / r.duration_count / 1000 : null,
+    }));
+  }
+
+  async findByCacheKey(cacheKey: string): Promise<JobRecord | null> {
+    const row = this.db.prepare("SELECT * FROM jobs WHERE cache_key = ? AND state = 'succeeded' ORDER BY finished_at DESC, n DESC LIMIT 1")
+      .get(cacheKey) as JobRow | undefined;
+    return row ? rowToRecord(row) : null;
+  }
+
+  async purgeFinishedBefore(before: number): Promise<number> {
+    return this.tx(() => {
+      const doomed = "SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at < ?";
+      this.db.prepare(`DELETE FROM events WHERE job_id IN (${doomed})`).run(before);
+      this.db.prepare(`DELETE FROM checkpoints WHERE job_id IN (${doomed})`).run(before);
+      return Number(this.db.prepare("DELETE FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at < ?").run(before).changes);
+    });
+  }
+
+  // ---- worker side ----
+
+  async claim(workerId: string, types: readonly string[], leaseMs: number): Promise<Claim | null> {
+    if (!(Number.isFinite(leaseMs) && leaseMs > 0)) throw badRequest('leaseMs must be > 0');
+    if (types.length === 0) return null;
+    const typesJson = JSON.stringify(types);
+    return this.tx(() => {
+      const now = this.now();
+      // Two indexed lookups (ready queue, due retries), the better of the two wins.
+      const queued = this.db.prepare(`SELECT * FROM jobs WHERE state = 'queued' AND type IN (SELECT value FROM json_each(?))
+          ORDER BY priority DESC, n LIMIT 1`).get(typesJson) as JobRow | undefined;
+      const due = this.db.prepare(`SELECT * FROM jobs WHERE state = 'retrying' AND run_after <= ? AND type IN (SELECT value FROM json_each(?))
+          ORDER BY priority DESC, n LIMIT 1`).get(now, typesJson) as JobRow | undefined;
+      const pick = !queued ? due : !due ? queued
+        : due.priority > queued.priority || (due.priority === queued.priority && due.n < queued.n) ? due : queued;
+      if (!pick) return null;
+      const token = randomId();
+      const leaseUntil = now + leaseMs;
+      this.db.prepare(`UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = ?, lease_until = ?, worker_id = ?,
+          started_at = coalesce(started_at, ?), run_after = NULL, updated_at = ? WHERE id = ?`)
+        .run(token, leaseUntil, String(workerId), now, now, pick.id);
+      this.appendEvent(pick.id, 'state', now);
+      const checkpoints: Record<string, unknown> = {};
+      for (const c of this.db.prepare('SELECT stage, data FROM checkpoints WHERE job_id = ?').all(pick.id) as { stage: string; data: string }[]) {
+        checkpoints[c.stage] = JSON.parse(c.data) as unknown;
+      }
+      return { job: rowToRecord(this.row(pick.id)!), leaseToken: token, leaseUntil, checkpoints };
+    });
+  }
+
+  async heartbeat(id: string, leaseToken: string, leaseMs: number, progress?: JobProgress): Promise<{ cancelRequested: boolean }> {
+    if (!(Number.isFinite(leaseMs) && leaseMs > 0)) throw badRequest('leaseMs must be > 0');
+    const next = progress === undefined ? null : cleanProgress(progress);
+    return this.tx(() => {
+      const row = this.held(id, leaseToken);
+      const now = this.now();
+      this.db.prepare('UPDATE jobs SET lease_until = ?, updated_at = ? WHERE id = ?').run(now + leaseMs, now, id);
+      if (next && JSON.stringify(next) !== row.progress) {
+        this.db.prepare('UPDATE jobs SET progress = ? WHERE id = ?').run(JSON.stringify(next), id);
+        this.appendEvent(id, 'progress', now);
+      }
+      return { cancelRequested: row.cancel_requested === 1 };
+    });
+  }
+
+  async saveCheckpoint(id: string, leaseToken: string, stage: string, data: unknown): Promise<void> {
+    if (typeof stage !== 'string' || stage.length === 0 || stage.length > 100) throw badRequest('stage must be a non-empty string');
+    const json = toJson(data, 'checkpoint data');
+    this.tx(() => {
+      this.held(id, leaseToken);
+      this.db.prepare('INSERT INTO checkpoints (job_id, stage, data, at) VALUES (?, ?, ?, ?) ON CONFLICT (job_id, stage) DO UPDATE SET data = excluded.data, at = excluded.at')
+        .run(id, stage, json, this.now());
+    });
+  }
+
+  async complete(id: string, leaseToken: string, result: unknown): Promise<JobRecord> {
+    const json = toJson(result ?? null, 'result');
+    return this.tx(() => {
+      const row = this.held(id, leaseToken);
+      const progress = { ...(JSON.parse(row.progress) as JobProgress), percent: 100 };
+      this.finish(row, 'succeeded', this.now(), { resultJson: json, progress });
+      return rowToRecord(this.row(id)!);
+    });
+  }
+
+  async fail(id: string, leaseToken: string, error: JobError): Promise<JobRecord> {
+    const err = cleanError(error);
+    return this.tx(() => {
+      const row = this.held(id, leaseToken);
+      const now = this.now();
+      if (row.cancel_requested === 1 || err.code === 'CANCELLED') {
+        this.finish(row, 'cancelled', now, { error: err.code === 'CANCELLED' ? err : cancelledError() });
+      } else if (err.retryable && row.attempts < row.max_attempts) {
+        const runAfter = now + backoffDelay(row.attempts, this.backoff, this.random);
+        this.db.prepare(`UPDATE jobs SET state = 'retrying', error = ?, run_after = ?, lease_token = NULL, lease_until = NULL,
+            worker_id = NULL, updated_at = ? WHERE id = ?`).run(JSON.stringify(err), runAfter, now, id);
+        this.appendEvent(id, 'state', now);
+      } else {
+        this.finish(row, 'failed', now, { error: err });
+      }
+      return rowToRecord(this.row(id)!);
+    });
+  }
+
+  async release(id: string, leaseToken: string): Promise<JobRecord> {
+    return this.tx(() => {
+      const row = this.held(id, leaseToken);
+      const now = this.now();
+      if (row.cancel_requested === 1) {
+        this.finish(row, 'cancelled', now, { error: cancelledError() });
+      } else {
+        // A graceful hand-back (shutdown): the attempt did not fail, so it is not counted.
+        this.db.prepare(`UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), lease_token = NULL, lease_until = NULL,
+            worker_id = NULL, updated_at = ? WHERE id = ?`).run(now, id);
+        this.appendEvent(id, 'state', now);
+      }
+      return rowToRecord(this.row(id)!);
+    });
+  }
+
+  async recoverExpired(): Promise<number> {
+    return this.tx(() => {
+      const now = this.now();
+      const rows = this.db.prepare("SELECT * FROM jobs WHERE state = 'running' AND lease_until < ?").all(now) as unknown as JobRow[];
+      for (const row of rows) this.takeBack(row, now);
+      return rows.length;
+    });
+  }
+
+  /**
+   * Start-up of the single-process embedded mode: every job still `running` belonged to a process
+   * that is gone, so it is taken back at once (attempt counted) instead of waiting for its lease.
+   * Only call it when no other live process works on this database.
+   */
+  async recoverAllRunning(): Promise<number> {
+    return this.tx(() => {
+      const now = this.now();
+      const rows = this.db.prepare("SELECT * FROM jobs WHERE state = 'running'").all() as unknown as JobRow[];
+      for (const row of rows) this.takeBack(row, now);
+      return rows.length;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    this.stopPolling();
+    this.db.close();
+  }
+
+  // ---- internals ----
+
+  /** Runs `fn` in BEGIN IMMEDIATE (the write lock up front, so two claimers can never read the same free job). */
+  private tx<T>(fn: () => T): T {
+    if (this.closed) throw new BeatSyncError('CONFLICT', 'job store is closed');
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+    } catch (err) {
+      // Another process held the write lock past busy_timeout: a shortage, worth retrying.
+      if ((err as { errcode?: number }).errcode === 5) throw new BeatSyncError('RESOURCE_LIMIT', 'job database busy', { cause: err });
+      throw err;
+    }
+    let value: T;
+    try {
+      value = fn();
+      this.db.exec('COMMIT');
+    } catch (err) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      throw err;
+    }
+    this.kick();
+    return value;
+  }
+
+  private row(id: string): JobRow | undefined {
+    return this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+  }
+
+  /** The job's row when `leaseToken` still holds it; CONFLICT otherwise. */
+  private held(id: string, leaseToken: string): JobRow {
+    const row = this.row(id);
+    if (!row || row.state !== 'running' || row.lease_token !== leaseToken) throw leaseLost(id);
+    return row;
+  }
+
+  private claimableAt(row: JobRow, now: number): boolean {
+    return row.state === 'queued' || (row.state === 'retrying' && row.run_after !== null && row.run_after <= now);
+  }
+
+  /** A running job whose worker is gone: cancelled if asked, failed when out of attempts, else queued again. */
+  private takeBack(row: JobRow, now: number): void {
+    if (row.cancel_requested === 1) {
+      this.finish(row, 'cancelled', now, { error: cancelledError() });
+      return;
+    }
+    const lost: JobError = {
+      code: 'PROCESSING_FAILED',
+      message: `The worker stopped without finishing (crash or lost lease) on attempt ${row.attempts} of ${row.max_attempts}.`,
+      retryable: true,
+    };
+    if (row.attempts >= row.max_attempts) {
+      this.finish(row, 'failed', now, { error: lost });
+      return;
+    }
+    this.db.prepare(`UPDATE jobs SET state = 'queued', error = ?, lease_token = NULL, lease_until = NULL, worker_id = NULL,
+        updated_at = ? WHERE id = ?`).run(JSON.stringify(lost), now, row.id);
+    this.appendEvent(row.id, 'state', now);
+  }
+
+  /** Moves a job to a terminal state, appends its event and counts it in the daily history. */
+  private finish(row: JobRow, state: JobState, now: number, extra: { error?: JobError; resultJson?: string; progress?: JobProgress }): void {
+    this.db.prepare(`UPDATE jobs SET state = ?, error = ?, result = ?, progress = coalesce(?, progress), finished_at = ?, updated_at = ?,
+        run_after = NULL, lease_token = NULL, lease_until = NULL, worker_id = NULL WHERE id = ?`)
+      .run(state, extra.error ? JSON.stringify(extra.error) : null, extra.resultJson ?? null,
+        extra.progress ? JSON.stringify(extra.progress) : null, now, now, row.id);
+    this.appendEvent(row.id, 'state', now, state === 'succeeded');
+    const duration = state === 'succeeded' && row.started_at !== null ? now - row.started_at : null;
+    this.db.prepare(`INSERT INTO history_daily (day, succeeded, failed, cancelled, duration_ms_total, duration_count)
+        VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day) DO UPDATE SET succeeded = succeeded + excluded.succeeded,
+        failed = failed + excluded.failed, cancelled = cancelled + excluded.cancelled,
+        duration_ms_total = duration_ms_total + excluded.duration_ms_total, duration_count = duration_count + excluded.duration_count`)
+      .run(utcDay(now), Number(state === 'succeeded'), Number(state === 'failed'), Number(state === 'cancelled'),
+        duration ?? 0, duration === null ? 0 : 1);
+  }
+
+  /** Appends the job's next numbered event from its current row (inside the caller's transaction). */
+  private appendEvent(id: string, kind: 'state' | 'progress', now: number, withResult = false): void {
+    const row = this.db.prepare('UPDATE jobs SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq, state, progress, error, result')
+      .get(id) as { last_seq: number; state: JobState; progress: string; error: string | null; result: string | null };
+    this.db.prepare('INSERT INTO events (job_id, seq, kind, state, progress, at, error, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(id, row.last_seq, kind, row.state, row.progress, now, kind === 'state' ? row.error : null, withResult ? row.result : null);
+  }
+
+  private maxEventId(): number {
+    return (this.db.prepare('SELECT coalesce(max(id), 0) AS m FROM events').get() as { m: number }).m;
+  }
+
+  /** After a local write: deliver at once instead of waiting for the next poll. */
+  private kick(): void {
+    if (!this.pollTimer || this.kickPending) return;
+    this.kickPending = true;
+    setImmediate(() => {
+      this.kickPending = false;
+      this.poll();
+    });
+  }
+
+  private poll(): void {
+    if (this.closed || this.listeners.size === 0) return;
+    // Writers are serialised and ids only grow, so everything committed later has a larger id.
+    const max = this.maxEventId();
+    if (max <= this.lastEventId) return;
+    const rows = this.db.prepare(`SELECT * FROM events WHERE id > ? AND id <= ? AND job_id IN (SELECT value FROM json_each(?)) ORDER BY id`)
+      .all(this.lastEventId, max, JSON.stringify([...this.listeners.keys()])) as unknown as EventRow[];
+    this.lastEventId = max;
+    for (const row of rows) {
+      const event = rowToEvent(row);
+      for (const listener of [...(this.listeners.get(row.job_id) ?? [])]) {
+        try {
+          listener(event);
+        } catch {
+          // A broken listener (closed SSE socket) must not stop delivery to the others.
+        }
+      }
+    }
+  }
+
+  private stopPolling(): void {
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = null;
+  }
+}
+
+function cancelledError(): JobError {
+  return { code: 'CANCELLED', message: messageFor('CANCELLED'), retryable: false };
+}
+

@@ -1,0 +1,160 @@
+// Job type `beatsync.sync`: align a dance video with its song and render the synced variants.
+// Resumes from the `analysis` checkpoint; outputs go to outputs/<jobId>/<file>, and the job's
+// result is the only pointer to them (outputs of jobs that did not succeed are swept by the janitor).
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BeatSyncError } from '../../errors.ts';
+import { analyzeFiles, buildReport, ENGINE_VERSION, renderWithDetails } from '../../pipeline/index.ts';
+import type { Analysis, SyncReport, VariantName } from '../../pipeline/types.ts';
+import { outputKey, uploadDataKey } from '../../storage/types.ts';
+import type { UploadMeta } from '../../storage/types.ts';
+import type { JobContext, JobTypeHandler, UploadMap } from '../job-type.ts';
+
+export interface SyncJobInput {
+  danceFileId: string;
+  bgmFileId: string;
+  options: { variants?: VariantName[]; nudgeMs?: number };
+}
+
+export interface SyncJobVariant {
+  variant: VariantName;
+  file: string;
+  key: string;
+  sizeBytes: number;
+  durationSeconds: number;
+  flagged?: boolean;
+}
+
+export interface SyncJobResult {
+  variants: SyncJobVariant[];
+  report: SyncReport;
+}
+
+const VARIANTS: readonly VariantName[] = ['trimmed', 'full', 'alternate'];
+/** Ids are made by the product; this keeps a forged one from walking out of uploads/. */
+const FILE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+const MAX_NUDGE_MS = 10_000;
+
+/** Saved after analysis; a later attempt skips straight to rendering when the engine is the same. */
+interface AnalysisCheckpoint {
+  engineVersion: string;
+  analysis: Analysis;
+}
+
+function bad(detail: string): BeatSyncError {
+  return new BeatSyncError('BAD_REQUEST', detail);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function parseSyncInput(raw: unknown): SyncJobInput {
+  if (!isPlainObject(raw)) throw bad('input must be an object');
+  for (const key of Object.keys(raw)) {
+    if (!['danceFileId', 'bgmFileId', 'options'].includes(key)) throw bad(`unknown input field "${key}"`);
+  }
+  const { danceFileId, bgmFileId } = raw;
+  if (typeof danceFileId !== 'string' || !FILE_ID.test(danceFileId)) throw bad('danceFileId must be a file id');
+  if (typeof bgmFileId !== 'string' || !FILE_ID.test(bgmFileId)) throw bad('bgmFileId must be a file id');
+  const rawOptions = raw.options ?? {};
+  if (!isPlainObject(rawOptions)) throw bad('options must be an object');
+  const options: SyncJobInput['options'] = {};
+  for (const [key, value] of Object.entries(rawOptions)) {
+    if (key === 'variants') {
+      if (!Array.isArray(value) || value.length === 0) throw bad('options.variants must be a non-empty list');
+      for (const v of value) {
+        if (!VARIANTS.includes(v as VariantName)) throw bad(`unknown variant "${String(v)}" (use ${VARIANTS.join(', ')})`);
+      }
+      // Order and repeats do not change the work, so they must not change the cache key either.
+      options.variants = VARIANTS.filter((v) => value.includes(v));
+    } else if (key === 'nudgeMs') {
+      if (typeof value !== 'number' || !Number.isFinite(value) || Math.abs(value) > MAX_NUDGE_MS) {
+        throw bad(`options.nudgeMs must be a number of milliseconds within ±${MAX_NUDGE_MS}`);
+      }
+      if (value !== 0) options.nudgeMs = value;
+    } else {
+      throw bad(`unknown option "${key}"`);
+    }
+  }
+  return { danceFileId, bgmFileId, options };
+}
+
+function uploadOf(uploads: UploadMap, fileId: string): UploadMeta {
+  const meta = uploads[fileId];
+  if (!meta) throw new BeatSyncError('FILE_NOT_FOUND', `upload ${fileId}`);
+  return meta;
+}
+
+function checkSyncUploads(input: SyncJobInput, uploads: UploadMap): void {
+  const dance = uploadOf(uploads, input.danceFileId);
+  const bgm = uploadOf(uploads, input.bgmFileId);
+  if (dance.kind !== 'video') throw new BeatSyncError('NO_VIDEO_TRACK', 'the dance file is audio only');
+  if (dance.media.audio.length === 0) throw new BeatSyncError('NO_AUDIO_TRACK', 'the dance video has no sound to align');
+  if (bgm.media.audio.length === 0) throw new BeatSyncError('NO_AUDIO_TRACK', 'the music file has no sound');
+}
+
+function syncCacheKey(input: SyncJobInput, uploads: UploadMap): string {
+  const material = JSON.stringify({
+    type: 'beatsync.sync',
+    engine: ENGINE_VERSION,
+    dance: uploadOf(uploads, input.danceFileId).sha256,
+    bgm: uploadOf(uploads, input.bgmFileId).sha256,
+    variants: input.options.variants ?? null,
+    nudgeMs: input.options.nudgeMs ?? 0,
+  });
+  return createHash('sha256').update(material).digest('hex');
+}
+
+/** Rough wall time on one share of the machine: decode + align grow with both durations, rendering with the dance. */
+function estimateSyncSeconds(input: SyncJobInput, uploads: UploadMap): number {
+  const dance = uploadOf(uploads, input.danceFileId).durationSeconds;
+  const bgm = uploadOf(uploads, input.bgmFileId).durationSeconds;
+  const variants = input.options.variants?.length ?? 2;
+  return Math.round((2 + 0.04 * bgm + 0.06 * dance + 0.03 * dance * variants) * 10) / 10;
+}
+
+async function runSync(ctx: JobContext<SyncJobInput>): Promise<SyncJobResult> {
+  const { input, signal, threads } = ctx;
+  const dancePath = await ctx.files.localPath(uploadDataKey(input.danceFileId));
+  const bgmPath = await ctx.files.localPath(uploadDataKey(input.bgmFileId));
+  const onProgress = (p: { percent: number; stage: string; message: string }) => ctx.progress(p);
+
+  const saved = ctx.checkpoints.analysis as AnalysisCheckpoint | undefined;
+  let analysis: Analysis;
+  if (saved && saved.engineVersion === ENGINE_VERSION) {
+    analysis = saved.analysis;
+    ctx.progress({ percent: 50, stage: 'analyze', message: 'alignment kept from an earlier attempt' });
+  } else {
+    analysis = await analyzeFiles(dancePath, bgmPath, { signal, onProgress, threads });
+    await ctx.saveCheckpoint('analysis', { engineVersion: ENGINE_VERSION, analysis } satisfies AnalysisCheckpoint);
+  }
+
+  const outDir = join(ctx.tmpDir, 'out');
+  await mkdir(outDir, { recursive: true });
+  const nudgeMs = input.options.nudgeMs ?? 0;
+  const rendered = await renderWithDetails(dancePath, bgmPath, analysis, outDir, { signal, onProgress, threads, variants: input.options.variants, nudgeMs });
+
+  ctx.progress({ percent: 98, stage: 'finish', message: 'storing outputs' });
+  const variants: SyncJobVariant[] = [];
+  for (const v of rendered.variants) {
+    const stored = await ctx.files.putFile(outputKey(ctx.jobId, v.file), join(outDir, v.file));
+    const entry: SyncJobVariant = { variant: v.variant, file: v.file, key: stored.key, sizeBytes: stored.size, durationSeconds: v.durationSeconds };
+    if (v.flagged) entry.flagged = true;
+    variants.push(entry);
+  }
+  const timings = { ...analysis.timings, ...rendered.timings };
+  return { variants, report: buildReport({ analysis, variants: rendered.variants, nudgeMs, videoCopied: rendered.videoCopied, timings }) };
+}
+
+export const syncJob: JobTypeHandler<SyncJobInput, SyncJobResult> = {
+  ref: { url: import.meta.url, name: 'syncJob' },
+  parseInput: parseSyncInput,
+  inputFileIds: (input) => [input.danceFileId, input.bgmFileId],
+  checkUploads: checkSyncUploads,
+  cacheKey: syncCacheKey,
+  estimateSeconds: estimateSyncSeconds,
+  resultFileKeys: (result) => result.variants.map((v) => v.key),
+  run: runSync,
+};
