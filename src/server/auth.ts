@@ -1,0 +1,78 @@
+// Anonymous sessions without server state: a token is a random session id plus its HMAC, so any API node
+// holding the same secret can verify it. The session id is the owner of everything made with the token.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { BeatSyncError, langFrom } from '../errors.ts';
+
+const PREFIX = 'bs1';
+/** Owner name of whatever the admin token creates (session ids are 24 base64url characters, never this). */
+export const ADMIN_OWNER = 'admin';
+
+function mac(secret: string, sessionId: string): string {
+  return createHmac('sha256', secret).update(`beatsync-session:${sessionId}`).digest('base64url');
+}
+
+export function createSessionToken(secret: string): { token: string; sessionId: string } {
+  const sessionId = randomBytes(18).toString('base64url');
+  return { token: `${PREFIX}.${sessionId}.${mac(secret, sessionId)}`, sessionId };
+}
+
+/** The session id when the token is genuine, else null. */
+export function verifySessionToken(secret: string, token: string): string | null {
+  const parts = token.split('.');
+  if (parts.length !== 3 || parts[0] !== PREFIX || !/^[A-Za-z0-9_-]{24}$/.test(parts[1])) return null;
+  const expected = Buffer.from(mac(secret, parts[1]));
+  const given = Buffer.from(parts[2]);
+  return given.length === expected.length && timingSafeEqual(given, expected) ? parts[1] : null;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = createHmac('sha256', 'compare').update(a).digest();
+  const y = createHmac('sha256', 'compare').update(b).digest();
+  return timingSafeEqual(x, y);
+}
+
+/** The token from `Authorization: Bearer …`, or from `?access_token=` for browsers that cannot set headers. */
+function presentedToken(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (header !== undefined) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) throw new BeatSyncError('UNAUTHORIZED', 'malformed Authorization header');
+    return match[1];
+  }
+  const query = request.query as Record<string, unknown> | undefined;
+  const fromQuery = query?.access_token;
+  return typeof fromQuery === 'string' && fromQuery !== '' ? fromQuery : null;
+}
+
+/** onRequest hook: sets request.lang, request.owner and request.isAdmin; a token that is present but wrong is 401. */
+export function authHook(options: { tokenSecret: string; adminToken: string | null }) {
+  return async (request: FastifyRequest): Promise<void> => {
+    request.lang = langFrom(request.headers['accept-language']);
+    request.owner = null;
+    request.isAdmin = false;
+    const token = presentedToken(request);
+    if (token === null) return;
+    if (options.adminToken && sameSecret(token, options.adminToken)) {
+      request.isAdmin = true;
+      request.owner = ADMIN_OWNER;
+      return;
+    }
+    const sessionId = verifySessionToken(options.tokenSecret, token);
+    if (sessionId === null) throw new BeatSyncError('UNAUTHORIZED', 'invalid token');
+    request.owner = sessionId;
+  };
+}
+
+/** preHandler for routes that need a token (compat routes do not use it: they run in legacy mode). */
+export async function requireToken(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+  if (request.owner === null && !request.isAdmin) throw new BeatSyncError('UNAUTHORIZED', 'this route needs a token from POST /api/session');
+}
+
+/** Route schema `security` for routes that need a token. */
+export const bearerSecurity = [{ bearerAuth: [] }];
+
+/** Whether `request` may see a thing owned by `owner` (legacy requests see only owner-null things). */
+export function canSee(request: { owner: string | null; isAdmin: boolean }, owner: string | null): boolean {
+  return request.isAdmin || owner === request.owner;
+}
