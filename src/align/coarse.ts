@@ -1,0 +1,128 @@
+// Coarse search: cross-correlates the band envelopes of both whole signals over every lag, for a
+// few clock-drift hypotheses, and keeps the strongest distinct peaks as candidates.
+import type { Envelopes } from './envelope.ts';
+import { fftSizeFor, getFft } from './fft.ts';
+
+export interface CoarseCandidate {
+  /** BGM time at dance time 0 (s), on this candidate's speed hypothesis. */
+  offsetSeconds: number;
+  speed: number;
+  /** How far the true speed may be from `speed` (half the hypothesis spacing). */
+  speedError: number;
+  /** Correlation peak as a z-score against chance at that overlap. */
+  z: number;
+}
+
+/** Smallest overlap (frames) whose correlation is trusted: tiny overlaps give wild z-scores. */
+const MIN_OVERLAP_FRAMES = 800;
+
+export async function coarseCandidates(
+  dance: Envelopes,
+  bgm: Envelopes,
+  maxDriftPpm: number,
+  maxCandidates: number,
+): Promise<CoarseCandidate[]> {
+  const nd = dance.frames;
+  const nb = bgm.frames;
+  if (nd < 2 || nb < 2) return [];
+  const maxSpeedDev = Math.max(0, maxDriftPpm) * 1e-6;
+  // Hypotheses close enough that the residual drift smears a peak by ≤ 3 frames across the recording.
+  const step = 3 / nd;
+  const half = Math.min(12, Math.ceil(maxSpeedDev / step));
+  const speeds: number[] = [];
+  for (let i = -half; i <= half; i++) speeds.push(1 + (half === 0 ? 0 : (i * maxSpeedDev) / half));
+  const speedError = half === 0 ? maxSpeedDev : maxSpeedDev / half / 2;
+
+  const ndMax = Math.ceil(nd * (1 + maxSpeedDev)) + 2;
+  const size = fftSizeFor(ndMax + nb);
+  const fft = await getFft(size);
+  const bands = dance.bands.length;
+  const bgmSpectra = bgm.bands.map((band) => {
+    const spec = new Float32Array(size);
+    fft.forward(band, spec);
+    return spec;
+  });
+
+  const warped = new Float32Array(size);
+  const spec = new Float32Array(size);
+  const sum = new Float32Array(size);
+  const corr = new Float32Array(size);
+  const z = new Float32Array(size);
+  const found: CoarseCandidate[] = [];
+  for (const speed of speeds) {
+    sum.fill(0);
+    const nw = Math.floor((nd - 1) * speed) + 1;
+    for (let b = 0; b < bands; b++) {
+      warpInto(dance.bands[b], speed, nw, warped);
+      fft.forward(warped.subarray(0, nw), spec);
+      accumulateCrossSpectrum(spec, bgmSpectra[b], sum);
+    }
+    fft.inverse(sum, corr);
+    const minOverlap = Math.min(nw, nb, MIN_OVERLAP_FRAMES);
+    // z(o) = r(o) / sqrt(bands × overlap(o)): comparable across lags with different overlaps.
+    const lo = -(nw - 1);
+    for (let o = lo; o < nb; o++) {
+      const overlap = Math.max(minOverlap, Math.min(nb, o + nw) - Math.max(0, o));
+      z[o - lo] = corr[o >= 0 ? o : size + o] / size / Math.sqrt(bands * overlap);
+    }
+    for (const peak of topPeaks(z.subarray(0, nb - lo), maxCandidates)) {
+      found.push({ offsetSeconds: (peak.index + lo) / bgm.frameRate, speed, speedError, z: peak.z });
+    }
+  }
+  return distinct(found, (nd / dance.frameRate) / 2, maxCandidates);
+}
+
+/** Places dance frames on the BGM's frame grid: out[u] = x(u / speed), linearly interpolated. */
+function warpInto(x: Float32Array, speed: number, count: number, out: Float32Array): void {
+  const last = x.length - 1;
+  for (let u = 0; u < count; u++) {
+    const pos = u / speed;
+    const i = Math.min(last, Math.floor(pos));
+    const f = pos - i;
+    out[u] = i < last ? x[i] + f * (x[i + 1] - x[i]) : x[last];
+  }
+}
+
+/** sum += conj(a) × b for PFFFT's ordered real spectra. */
+function accumulateCrossSpectrum(a: Float32Array, b: Float32Array, sum: Float32Array): void {
+  sum[0] += a[0] * b[0];
+  sum[1] += a[1] * b[1];
+  for (let i = 2; i < a.length; i += 2) {
+    const ar = a[i], ai = a[i + 1], br = b[i], bi = b[i + 1];
+    sum[i] += ar * br + ai * bi;
+    sum[i + 1] += ar * bi - ai * br;
+  }
+}
+
+/** The `count` highest local maxima (over ±2 frames) of z, with parabolic sub-frame positions. */
+function topPeaks(z: Float32Array, count: number): { index: number; z: number }[] {
+  const peaks: { index: number; z: number }[] = [];
+  let floor = -Infinity;
+  for (let i = 2; i < z.length - 2; i++) {
+    const v = z[i];
+    if (v <= floor || v < z[i - 1] || v <= z[i + 1] || v < z[i - 2] || v <= z[i + 2]) continue;
+    const denom = z[i - 1] - 2 * v + z[i + 1];
+    const delta = denom < 0 ? Math.max(-0.5, Math.min(0.5, (0.5 * (z[i - 1] - z[i + 1])) / denom)) : 0;
+    peaks.push({ index: i + delta, z: v });
+    if (peaks.length > count * 4) {
+      peaks.sort((a, b) => b.z - a.z);
+      peaks.length = count;
+      floor = peaks[count - 1].z;
+    }
+  }
+  peaks.sort((a, b) => b.z - a.z);
+  return peaks.slice(0, count);
+}
+
+/** Strongest first, dropping candidates within 50 ms (at mid-recording) of a stronger one. */
+function distinct(found: CoarseCandidate[], midSeconds: number, count: number): CoarseCandidate[] {
+  found.sort((a, b) => b.z - a.z);
+  const kept: CoarseCandidate[] = [];
+  for (const c of found) {
+    const at = c.offsetSeconds + c.speed * midSeconds;
+    if (kept.some((k) => Math.abs(k.offsetSeconds + k.speed * midSeconds - at) < 0.05)) continue;
+    kept.push(c);
+    if (kept.length === count) break;
+  }
+  return kept;
+}

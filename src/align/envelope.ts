@@ -1,0 +1,100 @@
+// Multi-band onset envelopes (~100 frames/s) for the coarse search: gain-, AGC- and EQ-tolerant.
+import { fftSizeFor, getFft } from './fft.ts';
+
+export const ENVELOPE_BANDS = 8;
+
+export interface Envelopes {
+  /** One onset curve per band, all the same length, locally normalised (zero mean, unit RMS). */
+  bands: Float32Array[];
+  frames: number;
+  /** Samples between frames. */
+  hop: number;
+  frameRate: number;
+}
+
+/** Band edges in Hz, log-spaced: the phone band (300–3400 Hz) holds several whole bands. */
+function bandEdges(sampleRate: number): number[] {
+  const low = 150;
+  const high = Math.min(7000, 0.45 * sampleRate);
+  const edges: number[] = [];
+  for (let b = 0; b <= ENVELOPE_BANDS; b++) edges.push(low * Math.pow(high / low, b / ENVELOPE_BANDS));
+  return edges;
+}
+
+export async function onsetEnvelopes(signal: Float32Array, sampleRate: number): Promise<Envelopes> {
+  const hop = Math.max(1, Math.round(sampleRate / 100));
+  const frameLen = fftSizeFor(hop * 3);
+  const fft = await getFft(frameLen);
+  const frames = signal.length >= frameLen ? Math.floor((signal.length - frameLen) / hop) + 1 : 0;
+
+  const edges = bandEdges(sampleRate);
+  const binBand = new Int8Array(frameLen / 2).fill(-1);
+  for (let k = 1; k < frameLen / 2; k++) {
+    const f = (k * sampleRate) / frameLen;
+    for (let b = 0; b < ENVELOPE_BANDS; b++) if (f >= edges[b] && f < edges[b + 1]) binBand[k] = b;
+  }
+  const window = new Float32Array(frameLen);
+  for (let i = 0; i < frameLen; i++) window[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / frameLen);
+
+  const energy: Float32Array[] = [];
+  for (let b = 0; b < ENVELOPE_BANDS; b++) energy.push(new Float32Array(frames));
+  const frame = new Float32Array(frameLen);
+  const spec = new Float32Array(frameLen);
+  const acc = new Float64Array(ENVELOPE_BANDS);
+  for (let t = 0; t < frames; t++) {
+    const start = t * hop;
+    for (let i = 0; i < frameLen; i++) frame[i] = signal[start + i] * window[i];
+    fft.forward(frame, spec);
+    acc.fill(0);
+    for (let k = 1; k < frameLen / 2; k++) {
+      const b = binBand[k];
+      if (b >= 0) acc[b] += spec[2 * k] * spec[2 * k] + spec[2 * k + 1] * spec[2 * k + 1];
+    }
+    for (let b = 0; b < ENVELOPE_BANDS; b++) energy[b][t] = acc[b];
+  }
+
+  const bands = energy.map((e) => onsetCurve(e));
+  return { bands, frames, hop, frameRate: sampleRate / hop };
+}
+
+/** Rectified rise of log energy, then local mean removal and RMS normalisation over ~3 s. */
+function onsetCurve(energy: Float32Array): Float32Array {
+  const n = energy.length;
+  const out = new Float32Array(n);
+  if (n < 2) return out;
+  let mean = 0;
+  for (let t = 0; t < n; t++) mean += energy[t];
+  // A floor 40 dB under the band's average keeps silence and dither from producing onsets.
+  const floor = (mean / n) * 1e-4 + 1e-20;
+  let prev = Math.log(energy[0] + floor);
+  for (let t = 1; t < n; t++) {
+    const cur = Math.log(energy[t] + floor);
+    out[t] = cur > prev ? cur - prev : 0;
+    prev = cur;
+  }
+  const centred = subtractLocal(out, 150, false);
+  return subtractLocal(centred, 150, true);
+}
+
+/** Subtracts the running mean (or divides by the running RMS) over ±half frames. */
+function subtractLocal(x: Float32Array, half: number, divideByRms: boolean): Float32Array {
+  const n = x.length;
+  const prefix = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) prefix[i + 1] = prefix[i] + (divideByRms ? x[i] * x[i] : x[i]);
+  let total = prefix[n] / n;
+  if (divideByRms) total = Math.sqrt(total);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const lo = Math.max(0, i - half);
+    const hi = Math.min(n, i + half + 1);
+    const local = (prefix[hi] - prefix[lo]) / (hi - lo);
+    if (divideByRms) {
+      // Quiet stretches are not blown up past the signal's overall level.
+      const rms = Math.max(Math.sqrt(local), 0.1 * total, 1e-12);
+      out[i] = Math.max(-4, Math.min(6, x[i] / rms));
+    } else {
+      out[i] = x[i] - local;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,208 @@
+// Fine stage: GCC-PHAT between a tapered dance window and the BGM stretch where the current
+// alignment line predicts it, with sub-sample peak interpolation and a preference for the
+// direct sound over stronger, later room reflections.
+import { getFft } from './fft.ts';
+import type { RealFft } from './fft.ts';
+
+export interface PeakMatch {
+  /** Measured BGM time of the window's centre (s). */
+  bgmTime: number;
+  /** Peak height over the correlation's background RMS. */
+  z: number;
+}
+
+export interface WindowMatch extends PeakMatch {
+  /** Dance time of the window's centre (s). */
+  danceTime: number;
+  /** The strongest few peaks (the chosen one included): a window whose direct sound is not its
+   * highest peak can still support the right line. */
+  peaks: PeakMatch[];
+}
+
+/** Peaks kept per window. */
+const PEAKS_PER_WINDOW = 4;
+
+export interface Matcher {
+  /** Window length in samples. */
+  readonly window: number;
+  /** Lags searched on each side of the prediction, in samples. */
+  readonly search: number;
+  /**
+   * Correlates dance[center ± window/2] with the BGM around `predicted` (BGM sample position of
+   * the window's centre), reading the BGM at `speed` BGM samples per dance sample.
+   * Returns null when the window does not fit in the dance or barely touches the BGM.
+   */
+  measure(dance: Float32Array, bgm: Float32Array, center: number, predicted: number, speed: number): WindowMatch | null;
+  /** Like measure, but only reports z at the predicted lag (± a few samples): is the song heard here? */
+  presence(dance: Float32Array, bgm: Float32Array, center: number, predicted: number, speed: number): number | null;
+}
+
+/** A direct-sound peak (larger lag than the strongest one) wins when at least this fraction of its height. */
+const DIRECT_FRACTION = 0.4;
+/** …and at least this many background RMS high. */
+const DIRECT_MIN_Z = 6;
+
+export async function createMatcher(sampleRate: number, fftSize: number, searchSeconds: number): Promise<Matcher> {
+  const fft: RealFft = await getFft(fftSize);
+  const search = Math.max(2, Math.round(searchSeconds * sampleRate));
+  const window = (fftSize - 2 * search) & ~1;
+  if (window < fftSize / 4) throw new RangeError('search range too wide for the FFT size');
+  const segment = window + 2 * search;
+  const maxReflection = Math.round(0.1 * sampleRate);
+
+  const hann = new Float32Array(window);
+  for (let i = 0; i < window; i++) hann[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / window);
+  // The BGM stretch is flat where the dance window can land and tapered only at its outer ends.
+  const taper = new Float32Array(segment).fill(1);
+  for (let i = 0; i < search; i++) {
+    const w = 0.5 - 0.5 * Math.cos((Math.PI * (i + 0.5)) / search);
+    taper[i] = w;
+    taper[segment - 1 - i] = w;
+  }
+  const minBin = Math.max(1, Math.floor((80 * fftSize) / sampleRate));
+
+  const dBuf = new Float32Array(fftSize);
+  const bBuf = new Float32Array(fftSize);
+  const dSpec = new Float32Array(fftSize);
+  const bSpec = new Float32Array(fftSize);
+  const corr = new Float32Array(fftSize);
+
+  /** Fills the buffers and correlates; returns the BGM start position, or NaN when unusable. */
+  const correlate = (dance: Float32Array, bgm: Float32Array, center: number, predicted: number, speed: number): number => {
+    const dStart = Math.round(center) - window / 2;
+    if (dStart < 0 || dStart + window > dance.length) return NaN;
+    const bStart = Math.round(predicted - (window / 2 + search) * speed);
+    // Segment samples i in [lo, hi) read inside the BGM (position bStart + i × speed).
+    const lo = Math.max(0, Math.ceil(-bStart / speed));
+    const hi = Math.min(segment, Math.floor((bgm.length - 1 - bStart) / speed) + 1);
+    if (hi - lo < window / 2) return NaN;
+    bBuf.fill(0, 0, lo);
+    bBuf.fill(0, hi, segment);
+    if (speed === 1) {
+      bBuf.set(bgm.subarray(bStart + lo, bStart + hi), lo);
+    } else {
+      for (let i = lo; i < hi; i++) {
+        const pos = bStart + i * speed;
+        const j = Math.floor(pos);
+        const f = pos - j;
+        const a = bgm[j];
+        bBuf[i] = j + 1 < bgm.length ? a + f * (bgm[j + 1] - a) : a;
+      }
+    }
+    let bMean = 0;
+    for (let i = lo; i < hi; i++) bMean += bBuf[i];
+    bMean /= hi - lo;
+    let bEnergy = 0;
+    for (let i = lo; i < hi; i++) {
+      const v = (bBuf[i] - bMean) * taper[i];
+      bBuf[i] = v;
+      bEnergy += v * v;
+    }
+    let dMean = 0;
+    for (let i = 0; i < window; i++) dMean += dance[dStart + i];
+    dMean /= window;
+    let dEnergy = 0;
+    for (let i = 0; i < window; i++) {
+      const v = (dance[dStart + i] - dMean) * hann[i];
+      dBuf[i] = v;
+      dEnergy += v * v;
+    }
+    if (dEnergy < 1e-12 || bEnergy < 1e-12) return NaN;
+    fft.forward(dBuf.subarray(0, window), dSpec);
+    fft.forward(bBuf.subarray(0, segment), bSpec);
+    phatCrossSpectrum(dSpec, bSpec, minBin);
+    fft.inverse(dSpec, corr);
+    return bStart;
+  };
+
+  /** RMS of corr over lags 0..2×search, leaving out ±4 samples around `exclude`. */
+  const background = (exclude: number): number => {
+    let sum = 0;
+    let count = 0;
+    for (let k = 0; k <= 2 * search; k++) {
+      if (Math.abs(k - exclude) <= 4) continue;
+      sum += corr[k] * corr[k];
+      count++;
+    }
+    return Math.sqrt(sum / Math.max(1, count)) || 1e-30;
+  };
+
+  return {
+    window,
+    search,
+    measure(dance, bgm, center, predicted, speed) {
+      const bStart = correlate(dance, bgm, center, predicted, speed);
+      if (Number.isNaN(bStart)) return null;
+      let best = 1;
+      for (let k = 2; k < 2 * search; k++) if (corr[k] > corr[best]) best = k;
+      const sigma = background(best);
+      let chosen = best;
+      const need = Math.max(DIRECT_FRACTION * corr[best], DIRECT_MIN_Z * sigma);
+      // A reflection reaches the phone later, so it matches an earlier BGM instant (a smaller lag):
+      // the direct sound is the largest-lag strong peak.
+      for (let k = Math.min(2 * search - 1, best + maxReflection); k > best; k--) {
+        if (corr[k] >= need && corr[k] >= corr[k - 1] && corr[k] > corr[k + 1]) {
+          chosen = k;
+          break;
+        }
+      }
+      const toPeak = (k: number): PeakMatch => {
+        const lag = k + parabolicOffset(corr[k - 1], corr[k], corr[k + 1]);
+        return { bgmTime: (bStart + (window / 2 + lag) * speed) / sampleRate, z: corr[k] / sigma };
+      };
+      const peaks = [toPeak(chosen)];
+      for (const k of topLocalMaxima(corr, 2 * search, PEAKS_PER_WINDOW)) if (k !== chosen && peaks.length < PEAKS_PER_WINDOW) peaks.push(toPeak(k));
+      return { danceTime: Math.round(center) / sampleRate, bgmTime: peaks[0].bgmTime, z: peaks[0].z, peaks };
+    },
+    presence(dance, bgm, center, predicted, speed) {
+      const bStart = correlate(dance, bgm, center, predicted, speed);
+      if (Number.isNaN(bStart)) return null;
+      let best = search - 3;
+      for (let k = search - 2; k <= search + 3; k++) if (corr[k] > corr[best]) best = k;
+      return corr[best] / background(best);
+    },
+  };
+}
+
+/** Indices of the `count` highest local maxima of x[1 .. last-1], highest first. */
+function topLocalMaxima(x: Float32Array, last: number, count: number): number[] {
+  const found: number[] = [];
+  for (let k = 1; k < last; k++) {
+    const v = x[k];
+    if (v < x[k - 1] || v <= x[k + 1]) continue;
+    if (found.length === count && v <= x[found[count - 1]]) continue;
+    let at = found.length < count ? found.length : count - 1;
+    found[at] = k;
+    while (at > 0 && x[found[at - 1]] < v) {
+      found[at] = found[at - 1];
+      found[--at] = k;
+    }
+  }
+  return found;
+}
+
+/** In place: a = conj(a) × b / |conj(a) × b| (phase transform), with the lowest bins dropped. */
+function phatCrossSpectrum(a: Float32Array, b: Float32Array, minBin: number): void {
+  a[0] = 0;
+  a[1] = 0;
+  for (let i = 2; i < a.length; i += 2) {
+    if (i < 2 * minBin) {
+      a[i] = 0;
+      a[i + 1] = 0;
+      continue;
+    }
+    const ar = a[i], ai = a[i + 1], br = b[i], bi = b[i + 1];
+    const re = ar * br + ai * bi;
+    const im = ar * bi - ai * br;
+    const mag = Math.sqrt(re * re + im * im) + 1e-20;
+    a[i] = re / mag;
+    a[i + 1] = im / mag;
+  }
+}
+
+/** Vertex of the parabola through three equally spaced samples, relative to the middle one. */
+export function parabolicOffset(left: number, mid: number, right: number): number {
+  const denom = left - 2 * mid + right;
+  if (denom >= 0) return 0;
+  return Math.max(-0.5, Math.min(0.5, (0.5 * (left - right)) / denom));
+}
