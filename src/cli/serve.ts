@@ -85,7 +85,7 @@ export async function serve(argv: readonly string[]): Promise<number> {
 export const command: Command = {
   name: 'serve',
   summary: { en: 'run the HTTP service (uploads, jobs, downloads, web page)', zh: '运行 HTTP 服务（上传、任务、下载、网页）' },
-  usage: SERVE_USAGE.trimEnd(),
+  usage: 'beatsync serve [--port 8080] [--data-dir ./data] [--concurrency N] … (beatsync serve --help for all options)',
   run: (args) => serve(args),
 };
 
