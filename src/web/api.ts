@@ -1,0 +1,210 @@
+// The page's HTTP client: an anonymous session token kept in localStorage, JSON calls in the page's language,
+// errors as ApiError {code, message, retryable}, and retries with backoff while the network is flaky.
+import { lang } from './i18n.ts';
+
+const TOKEN_KEY = 'beatsync.token';
+
+export interface ApiErrorBody {
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+export class ApiError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly retryable: boolean;
+  constructor(status: number, body: ApiErrorBody) {
+    super(body.message);
+    this.name = 'ApiError';
+    this.code = body.code;
+    this.status = status;
+    this.retryable = body.retryable;
+  }
+}
+
+/** A network failure (no answer at all): always worth retrying. */
+export class NetworkError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NetworkError';
+  }
+}
+
+export type Progress = { percent: number; stage: string; message: string };
+export type JobStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled';
+export type VariantName = 'trimmed' | 'full' | 'alternate';
+
+export interface Alignment {
+  offsetSeconds: number;
+  speed: number;
+  driftPpm: number;
+  confidence: number;
+  matched: boolean;
+  musicStart: number;
+  musicEnd: number;
+  windowsUsed?: number;
+  windowsTotal?: number;
+}
+
+export interface VariantView {
+  variant: VariantName;
+  sizeBytes: number;
+  durationSeconds: number;
+  flagged: boolean;
+  url: string;
+  downloadUrl: string;
+}
+
+export interface JobView {
+  jobId: string;
+  status: JobStatus;
+  progress: Progress;
+  queuePosition: number | null;
+  estimatedSeconds: number | null;
+  createdAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  expiresAt: string | null;
+  input: { danceFileId: string; bgmFileId: string; options: { nudgeMs?: number; variants?: VariantName[] } };
+  result: null | {
+    variants: VariantView[];
+    report: {
+      alignment?: Alignment;
+      nudgeMs?: number;
+      dance?: { durationSeconds: number };
+      variants?: { variant: VariantName; danceStart: number; danceEnd: number }[];
+    };
+  };
+  error: ApiErrorBody | null;
+}
+
+export interface UploadInfo {
+  fileId: string;
+  kind: 'video' | 'audio';
+  durationSeconds: number;
+  streams: { video: unknown[]; audio: unknown[] };
+  size: number;
+  filename: string;
+}
+
+export const TERMINAL: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+
+// ---- connectivity: one status the header shows ("reconnecting…") ----
+type NetState = 'online' | 'reconnecting' | 'offline';
+let netState: NetState = navigator.onLine ? 'online' : 'offline';
+const netListeners = new Set<(s: NetState) => void>();
+export function onNetState(fn: (s: NetState) => void): void {
+  netListeners.add(fn);
+  fn(netState);
+}
+export function setNetState(s: NetState): void {
+  if (s === netState) return;
+  netState = s;
+  for (const fn of netListeners) fn(s);
+}
+addEventListener('online', () => setNetState('online'));
+addEventListener('offline', () => setNetState('offline'));
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** 1 s, 2 s, 4 s … capped at 30 s, with ±20 % jitter so many phones do not retry in step. */
+export function backoffMs(attempt: number): number {
+  const base = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+/** Resolves when the browser says it is online again (at once if it is). */
+export function whenOnline(): Promise<void> {
+  if (navigator.onLine) return Promise.resolve();
+  return new Promise((r) => addEventListener('online', () => r(), { once: true }));
+}
+
+// ---- session ----
+let tokenPromise: Promise<string> | null = null;
+
+export function token(): Promise<string> {
+  const saved = localStorage.getItem(TOKEN_KEY);
+  if (saved) return Promise.resolve(saved);
+  tokenPromise ??= (async () => {
+    const res = await fetchRetrying('/api/session', { method: 'POST' });
+    const body = (await res.json()) as { token: string };
+    localStorage.setItem(TOKEN_KEY, body.token);
+    tokenPromise = null;
+    return body.token;
+  })();
+  return tokenPromise;
+}
+
+/** For URLs the browser fetches itself (video src, EventSource, download links), which cannot carry a header. */
+export async function withToken(path: string, extra: Record<string, string> = {}): Promise<string> {
+  const params = new URLSearchParams({ ...extra, access_token: await token() });
+  return `${path}${path.includes('?') ? '&' : '?'}${params}`;
+}
+
+export function authHeaders(tok: string): Record<string, string> {
+  return { authorization: `Bearer ${tok}`, 'accept-language': lang() };
+}
+
+/** fetch that retries network failures and retryable answers (429/502/503/504) with backoff. */
+async function fetchRetrying(path: string, init: RequestInit, attempts = 6): Promise<Response> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await fetch(path, init);
+      if ((res.status === 429 || res.status === 502 || res.status === 503 || res.status === 504) && attempt < attempts - 1) {
+        const after = Number(res.headers.get('retry-after'));
+        await sleep(after > 0 ? Math.min(after * 1000, 30_000) : backoffMs(attempt));
+        continue;
+      }
+      setNetState('online');
+      return res;
+    } catch (err) {
+      if (attempt >= attempts - 1) throw new NetworkError((err as Error).message);
+      setNetState(navigator.onLine ? 'reconnecting' : 'offline');
+      await whenOnline();
+      await sleep(backoffMs(attempt));
+    }
+  }
+}
+
+async function errorOf(res: Response): Promise<ApiError> {
+  const body = (await res.json().catch(() => null)) as { error?: ApiErrorBody } | null;
+  return new ApiError(res.status, body?.error ?? { code: res.status === 404 ? 'NOT_FOUND' : 'PROCESSING_FAILED', message: res.statusText, retryable: res.status >= 500 });
+}
+
+/** A JSON call with the session token; a stale token (401) is replaced once. */
+export async function api<T>(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string>; retry?: boolean } = {}): Promise<T> {
+  for (let round = 0; round < 2; round++) {
+    const tok = await token();
+    const headers: Record<string, string> = { ...authHeaders(tok), ...init.headers };
+    if (init.body !== undefined) headers['content-type'] = 'application/json';
+    const req: RequestInit = { method: init.method ?? 'GET', headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) };
+    // Only safe or idempotent calls are retried automatically.
+    const res = init.retry === false ? await fetch(path, req).catch((e: Error) => { throw new NetworkError(e.message); }) : await fetchRetrying(path, req);
+    if (res.status === 401 && round === 0) {
+      localStorage.removeItem(TOKEN_KEY);
+      continue;
+    }
+    if (!res.ok) throw await errorOf(res);
+    if (res.status === 204) return undefined as T;
+    return (await res.json()) as T;
+  }
+  throw new ApiError(401, { code: 'UNAUTHORIZED', message: 'unauthorized', retryable: false });
+}
+
+export const getJob = (id: string): Promise<JobView> => api<JobView>(`/api/jobs/${encodeURIComponent(id)}`);
+export const cancelJob = (id: string): Promise<JobView> => api<JobView>(`/api/jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+export const retryJob = (id: string): Promise<JobView> => api<JobView>(`/api/jobs/${encodeURIComponent(id)}/retry`, { method: 'POST' });
+export const getUpload = (fileId: string): Promise<UploadInfo> => api<UploadInfo>(`/api/uploads/${encodeURIComponent(fileId)}`);
+
+export function submitJob(danceFileId: string, bgmFileId: string, options: { nudgeMs?: number } = {}): Promise<{ jobId: string; status: JobStatus; estimatedSeconds: number | null }> {
+  // One key per press: a request retried after a lost answer is the same job, not a second one.
+  const key = `web-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  return api('/api/jobs', { method: 'POST', body: { danceFileId, bgmFileId, options }, headers: { 'idempotency-key': key } });
+}
+
+export function listJobs(cursor: string | null): Promise<{ jobs: JobView[]; nextCursor: string | null }> {
+  const q = new URLSearchParams({ limit: '20' });
+  if (cursor) q.set('cursor', cursor);
+  return api(`/api/jobs?${q}`);
+}
