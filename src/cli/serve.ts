@@ -6,6 +6,9 @@ import type { Command } from './commands.ts';
 import { openJobSystem } from '../jobs/index.ts';
 import { buildServer, loggerOptions } from '../server/app.ts';
 import { configHelp, describeConfig, loadServerConfig } from '../server/config.ts';
+import { dataDirOf, describeScale, jobSystemOptions, parseScaleOptions, scaleHelp } from './scale-options.ts';
+import type { ScaleOptions } from './scale-options.ts';
+import { runWorkerNode } from './worker-node.ts';
 
 export const SERVE_USAGE = `Usage: beatsync serve [options]
 
@@ -13,6 +16,9 @@ Starts the BeatSync HTTP service with the embedded job system and local storage 
 Every option can also be given as an environment variable (in brackets).
 
 ${configHelp()}
+
+Several machines (roles share Redis and S3-compatible storage):
+${scaleHelp()}
 `;
 
 /** Runs until a signal; resolves with the process exit code. */
@@ -22,24 +28,33 @@ export async function serve(argv: readonly string[]): Promise<number> {
     return 0;
   }
   let config;
+  let scale: ScaleOptions;
   try {
-    config = await loadServerConfig({ argv, env: process.env });
+    const parsed = parseScaleOptions(argv, process.env, dataDirOf(argv, process.env));
+    scale = parsed.options;
+    config = await loadServerConfig({ argv: parsed.rest, env: process.env });
   } catch (error) {
     process.stderr.write(`beatsync serve: ${toBeatSyncError(error).detail ?? String(error)}\n\n${SERVE_USAGE}`);
     return 2;
   }
   const log = pino(loggerOptions(config));
-  process.stdout.write(`BeatSync configuration:\n${describeConfig(config)}\n`);
+  process.stdout.write(`BeatSync configuration:\n${describeConfig(config)}\n${describeScale(scale)}\n`);
 
   const retentionMs = config.retentionSeconds * 1000;
   const system = await openJobSystem({
     dataDir: config.dataDir,
-    startWorkers: true,
     concurrency: config.concurrency,
+    ...jobSystemOptions(scale),
     retention: { inputsMs: retentionMs, outputsMs: retentionMs },
     log: (level, message, fields) => log[level](fields ?? {}, message),
   });
+  if (scale.role === 'worker') {
+    const workerLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => log[level](fields ?? {}, message);
+    return runWorkerNode(system, { nodeId: scale.nodeId, healthPort: scale.healthPort, host: config.host, graceMs: config.shutdownGraceMs }, workerLog);
+  }
   const app = await buildServer(config, { system, logger: log });
+  // Every node's metrics carry its id, so Prometheus can tell (and sum) them.
+  app.metrics.registry.setDefaultLabels({ node: scale.nodeId });
   try {
     await system.start();
     const address = await app.listen({ port: config.port, host: config.host });

@@ -1,19 +1,18 @@
 // The job system's front door: opens the store, the file store, the janitor and the worker pool from one
 // config, and checks a job fully (type, input, uploads, admission) before anything is written.
 // The HTTP server talks only to this facade and the JobStore/FileStore interfaces.
-import { join } from 'node:path';
 import { BeatSyncError } from '../errors.ts';
-import { LocalFileStore } from '../storage/local.ts';
 import { uploadDataKey, uploadMetaKey } from '../storage/types.ts';
 import type { FileStore, UploadMeta } from '../storage/types.ts';
 import { checkAdmission, DEFAULT_ADMISSION } from './admission.ts';
+import { openBackend } from './backends.ts';
+import type { JobBackendName } from './backends.ts';
 import type { BackoffConfig } from './backoff.ts';
 import type { FileStoreSpec } from './file-spec.ts';
 import { Janitor } from './janitor.ts';
 import type { RetentionPolicy } from './janitor.ts';
 import type { JobLimits, JobTypeRegistry, UploadMap } from './job-type.ts';
 import { inputFileIdsOf, JOB_TYPES, jobTypeOf, withLimitOverrides } from './registry.ts';
-import { SqliteJobStore } from './sqlite-store.ts';
 import type { JobRecord, JobStore, SubmitResult } from './types.ts';
 import { WorkerPool } from './worker-pool.ts';
 import type { PoolLog } from './worker-pool.ts';
@@ -21,7 +20,14 @@ import type { PoolLog } from './worker-pool.ts';
 export interface JobSystemConfig {
   /** jobs.db and files/ live here. */
   dataDir: string;
-  backend?: 'sqlite';
+  /** Job backend (src/jobs/backends.ts): embedded SQLite (default) or Redis shared by many nodes. */
+  backend?: JobBackendName;
+  redisUrl?: string;
+  redisPrefix?: string;
+  /** File store; default a local directory under dataDir. */
+  storage?: FileStoreSpec;
+  /** Retention janitor in this process (default true; API-only nodes leave it to the workers). */
+  startJanitor?: boolean;
   /** Run jobs in this process (embedded / worker role); false for an API-only process. */
   startWorkers: boolean;
   concurrency?: number;
@@ -80,11 +86,9 @@ async function readUploadMeta(files: FileStore, fileId: string): Promise<UploadM
 }
 
 export async function openJobSystem(config: JobSystemConfig): Promise<JobSystem> {
-  if ((config.backend ?? 'sqlite') !== 'sqlite') throw new BeatSyncError('BAD_REQUEST', `unknown job backend "${config.backend}"`);
   const types = withLimitOverrides(config.types ?? JOB_TYPES, config.limits);
-  const fileSpec: FileStoreSpec = { backend: 'local', rootDir: join(config.dataDir, 'files') };
-  const files = new LocalFileStore(fileSpec.rootDir);
-  const store = SqliteJobStore.open(join(config.dataDir, 'jobs.db'), config.backoff ? { backoff: config.backoff } : {});
+  const backend = await openBackend(config);
+  const { store, files, fileSpec } = backend;
   const admission = {
     maxQueueDepth: config.maxQueueDepth ?? DEFAULT_ADMISSION.maxQueueDepth,
     minFreeBytes: config.minFreeDiskBytes ?? DEFAULT_ADMISSION.minFreeBytes,
@@ -154,11 +158,11 @@ export async function openJobSystem(config: JobSystemConfig): Promise<JobSystem>
     if (pool) {
       // Embedded mode: this process is the only worker on this database, so whatever is still
       // `running` belonged to a process that died; take it back now rather than after its lease.
-      const taken = await store.recoverAllRunning();
+      const taken = await backend.recoverOnStart();
       if (taken > 0) config.log?.('info', 'took back jobs left running by a previous process', { count: taken });
       await pool.start();
     }
-    janitor.start();
+    if (config.startJanitor !== false) janitor.start();
   }
 
   async function stop(options: { graceMs?: number } = {}): Promise<void> {

@@ -1,0 +1,9 @@
+// Job system settings of the Redis crash test: the embedded crash test's product settings
+// (worker-config.ts) on the Redis backend, with a short lease (a killed worker's job runs again once
+// its lease runs out: no single process may take back everything at start-up on a shared backend).
+import type { JobSystemConfig } from '../../src/jobs/index.ts';
+import { workerConfig } from './worker-config.ts';
+
+export function redisWorkerConfig(dir: string, redisUrl: string, redisPrefix: string, startWorkers: boolean): JobSystemConfig {
+  return { ...workerConfig(dir, 'product'), backend: 'redis', redisUrl, redisPrefix, leaseMs: 1_000, heartbeatMs: 250, startWorkers };
+}
