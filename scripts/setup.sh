@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what BeatSync needs on a fresh Debian machine: ffmpeg (system), Chromium (browser tests),
+# Installs what BeatSync needs on a fresh Debian machine: ffmpeg (system), Chromium and a CJK font (browser tests),
 # then the project's npm packages, which bring Node 24 into node_modules (the system node is left alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,8 @@ missing=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 if [ "${BEATSYNC_SKIP_BROWSER:-}" != "1" ]; then
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # A CJK font (~1.6 MB), or Chinese text renders as empty boxes in the browser's screenshots.
+  [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 fi
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then

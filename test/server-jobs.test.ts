@@ -1,6 +1,6 @@
 // The job and download routes against a real server on loopback with real workers: upload → job → SSE →
 // download (whole and by ranges) → check the output's streams and its sync against the BGM; idempotency,
-// ownership, cancel, retry, history, SSE resume, and a server restart in the middle of a job.
+// ownership, cancel, delete, retry, history, SSE resume, and a server restart in the middle of a job.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -299,8 +299,9 @@ describe('job routes on a real server', () => {
     assert.equal(view.error?.code, 'CANCELLED');
     assert.equal(view.result, null);
 
-    const cancelAgain = await sendJson<JobView>('DELETE', `${api.url}/api/jobs/${res.body.jobId}`, undefined, token);
+    const cancelAgain = await sendJson<JobView>('POST', `${api.url}/api/jobs/${res.body.jobId}/cancel`, undefined, token);
     assert.equal(cancelAgain.status, 200, 'cancelling a cancelled job is a no-op');
+    assert.equal(cancelAgain.body.status, 'cancelled');
 
     const retried = await sendJson<JobView>('POST', `${api.url}/api/jobs/${res.body.jobId}/retry`, undefined, token);
     assert.equal(retried.status, 202);
@@ -313,8 +314,10 @@ describe('job routes on a real server', () => {
     const retryDone = await sendJson<ErrorAnswer>('POST', `${api.url}/api/jobs/${res.body.jobId}/retry`, undefined, token);
     assert.equal(retryDone.status, 409);
     assert.equal(retryDone.body.error.code, 'CONFLICT');
-    const cancelDone = await sendJson<ErrorAnswer>('DELETE', `${api.url}/api/jobs/${res.body.jobId}`, undefined, token);
-    assert.equal(cancelDone.status, 409);
+    // The cancel-only route never deletes: a job that finished just before the click keeps its result.
+    const cancelDone = await sendJson<JobView>('POST', `${api.url}/api/jobs/${res.body.jobId}/cancel`, undefined, token);
+    assert.equal(cancelDone.status, 200);
+    assert.equal(cancelDone.body.status, 'succeeded');
   });
 
   test('SSE resume with Last-Event-ID: no duplicates, no gaps, ends with the terminal state; after the end: 204', async () => {
@@ -366,6 +369,80 @@ describe('job routes on a real server', () => {
     assert.ok(stats.body.meanDurationSeconds > 0);
     assert.equal(stats.body.queueDepth, 0);
     assert.ok(stats.body.byState.succeeded >= 3);
+  });
+
+  /** Submits, follows the job to its end over SSE, and returns its final view. */
+  async function runToEnd(body: Record<string, unknown>): Promise<JobView> {
+    const res = await submit(body);
+    assert.equal(res.status, 202);
+    await collect(await openSse(`${api.url}/api/jobs/${res.body.jobId}/events`, token));
+    return (await getJson<JobView>(`${api.url}/api/jobs/${res.body.jobId}`, token)).body;
+  }
+
+  const ownOutputs = async (jobId: string): Promise<string[]> => {
+    const keys: string[] = [];
+    for await (const o of api.system.files.list(`outputs/${jobId}/`)) keys.push(o.key);
+    return keys;
+  };
+
+  const deleteJob = (id: string, who = token) => fetch(`${api.url}/api/jobs/${id}`, { method: 'DELETE', headers: auth(who) });
+
+  test('delete: a finished job goes with its outputs (GET and downloads 404), its uploads stay; others cannot delete it', async () => {
+    const job = await runToEnd({ danceFileId: danceId, bgmFileId: bgmId, options: { nudgeMs: 60 } });
+    assert.equal(job.status, 'succeeded');
+    assert.ok((await ownOutputs(job.jobId)).length >= 2, 'the job wrote its outputs');
+
+    const theirs = await deleteJob(job.jobId, other);
+    assert.equal(theirs.status, 404);
+    assert.equal(((await theirs.json()) as ErrorAnswer).error.code, 'NOT_FOUND');
+    assert.equal((await getJson(`${api.url}/api/jobs/${job.jobId}`, token)).status, 200, 'still there after the foreign attempt');
+
+    const deleted = await deleteJob(job.jobId);
+    assert.equal(deleted.status, 204);
+    assert.equal((await deleted.arrayBuffer()).byteLength, 0);
+    const gone = await getJson<ErrorAnswer>(`${api.url}/api/jobs/${job.jobId}`, token);
+    assert.equal(gone.status, 404);
+    assert.equal(gone.body.error.code, 'NOT_FOUND');
+    for (const path of [job.result!.variants[0].downloadUrl, `/api/jobs/${job.jobId}/outputs/report`, `/api/jobs/${job.jobId}/events`]) {
+      assert.equal((await fetch(`${api.url}${path}`, { headers: auth(token) })).status, 404, path);
+    }
+    assert.deepEqual(await ownOutputs(job.jobId), [], 'the output files are gone from the store');
+    const list = await getJson<{ jobs: JobView[] }>(`${api.url}/api/jobs`, token);
+    assert.ok(!list.body.jobs.some((j) => j.jobId === job.jobId), 'gone from the history');
+    assert.equal((await getJson(`${api.url}/api/uploads/${danceId}`, token)).status, 200, 'the uploads stay until their own retention');
+    assert.equal((await deleteJob(job.jobId)).status, 404, 'a second delete finds nothing');
+  });
+
+  test("delete: a result reused from the cache keeps the first job's files; a deleted result is never reused", async () => {
+    const first = await runToEnd({ danceFileId: danceId, bgmFileId: bgmId, options: { nudgeMs: 70 } });
+    const reused = await runToEnd({ danceFileId: danceId, bgmFileId: bgmId, options: { nudgeMs: 70 } });
+    assert.equal(reused.status, 'succeeded');
+    const firstFiles = await ownOutputs(first.jobId);
+    assert.ok(firstFiles.length >= 2);
+    assert.deepEqual(await ownOutputs(reused.jobId), [], "the reused result points at the first job's files");
+
+    assert.equal((await deleteJob(reused.jobId)).status, 204);
+    assert.deepEqual(await ownOutputs(first.jobId), firstFiles, "the first job's files are not the reused job's to delete");
+    assert.equal((await fetch(`${api.url}${first.result!.variants[0].downloadUrl}`, { headers: auth(token) })).status, 200);
+
+    assert.equal((await deleteJob(first.jobId)).status, 204);
+    const again = await runToEnd({ danceFileId: danceId, bgmFileId: bgmId, options: { nudgeMs: 70 } });
+    assert.equal(again.status, 'succeeded');
+    assert.ok((await ownOutputs(again.jobId)).length >= 2, 'rendered anew into its own folder, not pointed at deleted files');
+    const dl = await fetch(`${api.url}${again.result!.variants[0].downloadUrl}`, { headers: auth(token) });
+    assert.equal(dl.status, 200);
+    await dl.arrayBuffer();
+  });
+
+  test('delete on a live job cancels it (200) and keeps it; the next delete removes it', async () => {
+    const res = await submit({ danceFileId: danceId, bgmFileId: bgmId, options: { nudgeMs: 80 } });
+    const cancelled = await sendJson<JobView>('DELETE', `${api.url}/api/jobs/${res.body.jobId}`, undefined, token);
+    assert.equal(cancelled.status, 200);
+    assert.ok(['cancelled', 'running'].includes(cancelled.body.status), cancelled.body.status);
+    await collect(await openSse(`${api.url}/api/jobs/${res.body.jobId}/events`, token));
+    assert.equal((await getJson<JobView>(`${api.url}/api/jobs/${res.body.jobId}`, token)).body.status, 'cancelled');
+    assert.equal((await deleteJob(res.body.jobId)).status, 204);
+    assert.equal((await getJson(`${api.url}/api/jobs/${res.body.jobId}`, token)).status, 404);
   });
 });
 

@@ -1,7 +1,7 @@
 // The web page in a real browser (Debian's chromium via playwright-core) against a real server with real
 // workers and small generated media: upload both files, sync, follow, preview, compare, download; reload in
 // the middle of an upload (it resumes) and of processing (the job view comes back); cancel; a non-media file
-// and a mismatched song show their messages; the nudge re-render. Screenshots of every screen at phone
+// and a mismatched song show their messages; the nudge re-render; deleting a finished job from the history. Screenshots of every screen at phone
 // and desktop widths go to test-artifacts/screenshots/.
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
@@ -28,6 +28,7 @@ describe('web page in chromium', { timeout: 180_000 }, () => {
   let page: Page;
   let resultHash = '';
   let noMatchHash = '';
+  let nudgeJobId = '';
 
   before(async () => {
     ensureWebBuilt();
@@ -176,6 +177,7 @@ describe('web page in chromium', { timeout: 180_000 }, () => {
     await page.click('#render-nudge');
     await page.waitForURL((url) => url.hash.startsWith('#/job/') && url.hash !== resultHash);
     const jobId = jobIdOf(page);
+    nudgeJobId = jobId;
     await page.waitForSelector('#player', { timeout: 60_000 });
     const { body } = await getJson<JobAnswer>(`${api.url}/api/jobs/${jobId}`, await tokenOf(page));
     assert.equal(body.status, 'succeeded');
@@ -303,5 +305,22 @@ describe('web page in chromium', { timeout: 180_000 }, () => {
       await ctx.close();
       if (blockerId) await fetch(`${api.url}/api/jobs/${blockerId}`, { method: 'DELETE', headers: auth(other) });
     }
+  });
+
+  test('history: deleting a finished job removes it from the list and from the server', async () => {
+    assert.ok(nudgeJobId, 'the nudge test made a job');
+    await page.goto(`${api.url}/#/history`);
+    const item = `.history-item[data-job="${nudgeJobId}"]`;
+    await page.waitForSelector(item);
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.click(`${item} button.delete`);
+    await page.waitForSelector(item, { state: 'detached' });
+    const gone = await getJson<{ error: { code: string } }>(`${api.url}/api/jobs/${nudgeJobId}`, await tokenOf(page));
+    assert.equal(gone.status, 404);
+    assert.equal(gone.body.error.code, 'NOT_FOUND');
+    await page.reload();
+    await page.waitForSelector('.history-item');
+    assert.equal(await page.locator(item).count(), 0, 'still gone after a reload');
+    assert.ok(await page.locator(`.history-item a[href="${resultHash}"]`).count() === 1, 'the other jobs stay');
   });
 });

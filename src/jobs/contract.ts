@@ -539,6 +539,41 @@ export function jobStoreContract(
       assert.ok(stats.meanDurationSeconds !== null && stats.meanDurationSeconds >= 0);
     }));
 
+    test('remove deletes a finished job with its events and its idempotency/cache entries; live jobs are refused', () => withStore(async (store) => {
+      const done = await submitOne(store, { owner: 'u1', idempotencyKey: 'k-del', cacheKey: 'c-del' });
+      const claim = await claimOne(store);
+      assert.equal(claim.job.id, done.id);
+      await rejectsWith(store.remove(done.id), 'CONFLICT');
+      await store.saveCheckpoint(done.id, claim.leaseToken, 'align', { offset: 1 });
+      await store.complete(done.id, claim.leaseToken, { out: 'x' });
+      const queued = await submitOne(store, { owner: 'u1' });
+      await rejectsWith(store.remove(queued.id), 'CONFLICT');
+      assert.equal((await store.findByCacheKey('c-del'))?.id, done.id);
+
+      assert.equal(await store.remove(done.id), true);
+      assert.equal(await store.get(done.id), null);
+      assert.deepEqual(await store.events(done.id, 0), []);
+      assert.equal(await store.findByCacheKey('c-del'), null, 'a deleted result is never reused');
+      assert.deepEqual((await store.list({ owner: 'u1' })).jobs.map((j) => j.id), [queued.id]);
+      assert.equal((await store.stats()).byState.succeeded, 0);
+      assert.equal(await store.remove(done.id), false, 'already gone');
+      assert.equal(await store.remove('no-such-job'), false);
+      // The same key and inputs now make a new job, which starts without the old checkpoints.
+      const again = await store.submit({ type: TYPE, input: { n: 1 }, owner: 'u1', idempotencyKey: 'k-del', cacheKey: 'c-del' });
+      assert.equal(again.created, true);
+      assert.notEqual(again.job.id, done.id);
+
+      // Failed and cancelled jobs are finished too.
+      assert.equal((await store.cancel(queued.id))?.state, 'cancelled');
+      assert.equal(await store.remove(queued.id), true);
+      const next = await claimOne(store);
+      assert.equal(next.job.id, again.job.id);
+      assert.deepEqual(next.checkpoints, {});
+      await store.fail(next.job.id, next.leaseToken, jobError('NO_MATCH', false));
+      assert.equal(await store.remove(next.job.id), true);
+      assert.deepEqual((await store.list({})).jobs, []);
+    }));
+
     test('purgeFinishedBefore removes finished jobs with their events, never live ones', () => withStore(async (store) => {
       const live = await submitOne(store);
       const done = await submitOne(store, { priority: 1 });

@@ -2,7 +2,7 @@
 // config, and checks a job fully (type, input, uploads, admission) before anything is written.
 // The HTTP server talks only to this facade and the JobStore/FileStore interfaces.
 import { BeatSyncError } from '../errors.ts';
-import { uploadDataKey, uploadMetaKey } from '../storage/types.ts';
+import { outputKey, uploadDataKey, uploadMetaKey } from '../storage/types.ts';
 import type { FileStore, UploadMeta } from '../storage/types.ts';
 import { checkAdmission, DEFAULT_ADMISSION } from './admission.ts';
 import { openBackend } from './backends.ts';
@@ -13,6 +13,7 @@ import { Janitor } from './janitor.ts';
 import type { RetentionPolicy } from './janitor.ts';
 import type { JobLimits, JobTypeRegistry, UploadMap } from './job-type.ts';
 import { inputFileIdsOf, JOB_TYPES, jobTypeOf, withLimitOverrides } from './registry.ts';
+import { TERMINAL_STATES } from './types.ts';
 import type { JobRecord, JobStore, SubmitResult } from './types.ts';
 import { WorkerPool } from './worker-pool.ts';
 import type { PoolLog } from './worker-pool.ts';
@@ -65,6 +66,12 @@ export interface JobSystem {
   pool: WorkerPool | null;
   /** Checks type, input, uploads and admission, then enqueues (or joins an identical live job). */
   submit(type: string, input: unknown, options?: SubmitOptions): Promise<SubmitResult>;
+  /**
+   * Deletes a finished job: its own outputs (outputs/<jobId>/…), then its row, events and cache entries.
+   * Files another job's reused result points to, and the uploads, are left to retention. False when
+   * unknown; CONFLICT for a live job (cancel it first).
+   */
+  deleteJob(id: string): Promise<boolean>;
   /** Takes back jobs of a dead process, starts the janitor and (when configured) the workers. */
   start(): Promise<void>;
   /** Stops claiming; running jobs get `graceMs` to finish, the rest go back to the queue. */
@@ -152,6 +159,17 @@ export async function openJobSystem(config: JobSystemConfig): Promise<JobSystem>
     return result;
   }
 
+  async function deleteJob(id: string): Promise<boolean> {
+    const job = await store.get(id);
+    if (!job) return false;
+    if (!TERMINAL_STATES.includes(job.state)) throw new BeatSyncError('CONFLICT', `job ${id} is ${job.state}; cancel it before deleting`);
+    // Every job owns its folder (cache hits get their own copies), so this touches no other job.
+    const own: string[] = [];
+    for await (const object of files.list(outputKey(id, ''))) own.push(object.key);
+    for (const key of own) await files.delete(key);
+    return store.remove(id);
+  }
+
   async function start(): Promise<void> {
     if (started) return;
     started = true;
@@ -176,7 +194,7 @@ export async function openJobSystem(config: JobSystemConfig): Promise<JobSystem>
     await store.close();
   }
 
-  return { store, files, types, pool, submit, start, stop, close };
+  return { store, files, types, pool, submit, deleteJob, start, stop, close };
 }
 
 export type { JobTypeRegistry, JobLimits } from './job-type.ts';

@@ -1,3 +1,4 @@
+// Retention against a real SQLite store and a real local file store, on an injected clock.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -5,7 +6,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import { LocalFileStore } from '../storage/local.ts';
-import { outputKey, uploadDataKey, uploadMetaKey } from '../storage/types.ts';
+import { outputKey, quotaMarkerKey, uploadDataKey, uploadMetaKey } from '../storage/types.ts';
 import { Janitor } from './janitor.ts';
 import type { JanitorReport } from './janitor.ts';
 import { SqliteJobStore } from './sqlite-store.ts';
@@ -126,6 +127,35 @@ test('an input is kept for 24 h after the last job using it finished, however ol
     assert.equal(await exists(uploadDataKey('old1')), true);
     clock.set(t0 + 48 * HOUR);
     assert.equal((await janitor.run()).inputs.items, 2);
+  } finally {
+    await jobs.close();
+  }
+});
+
+test('quota markers go when their upload is gone (in the same pass as the upload); the others stay', async () => {
+  const { clock, jobs, files, janitor, upload, exists } = await setup();
+  const t0 = clock.now();
+  const marker = (owner: string, fileId: string) => files.put(quotaMarkerKey(owner, fileId, 100), Readable.from([Buffer.alloc(0)]));
+  try {
+    await upload('kept1');
+    await upload('kept2');
+    await marker('tokenA', 'kept1');
+    await marker('tokenB', 'kept2');
+    await marker('tokenA', 'gone1'); // its upload was deleted (compat route, an older retention run)
+    await files.put('quota/tokenA/not-a-marker', Readable.from([Buffer.alloc(0)]));
+    let report = await janitor.run();
+    assert.deepEqual(report.quotaMarkers, { items: 1, files: 1, bytes: 0 });
+    assert.equal(await exists(quotaMarkerKey('tokenA', 'gone1', 100)), false);
+    for (const [owner, id] of [['tokenA', 'kept1'], ['tokenB', 'kept2']]) assert.equal(await exists(quotaMarkerKey(owner, id, 100)), true, id);
+    assert.equal(await exists('quota/tokenA/not-a-marker'), true, 'only keys that name an upload are touched');
+
+    clock.set(t0 + 25 * HOUR);
+    report = await janitor.run();
+    assert.equal(report.inputs.items, 2);
+    assert.equal(report.quotaMarkers.files, 2);
+    const left: string[] = [];
+    for await (const o of files.list('quota/')) left.push(o.key);
+    assert.deepEqual(left, ['quota/tokenA/not-a-marker']);
   } finally {
     await jobs.close();
   }

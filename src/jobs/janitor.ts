@@ -1,6 +1,6 @@
 // Retention: deletes old inputs, outputs and job rows, and sweeps what crashes leave behind.
 // Runs at start-up and on a schedule. Never touches an upload a queued, retrying or running job reads.
-import { TEMP_PREFIX } from '../storage/types.ts';
+import { parseQuotaMarker, QUOTA_PREFIX, TEMP_PREFIX, uploadDataKey } from '../storage/types.ts';
 import type { FileStore, StoredObject } from '../storage/types.ts';
 import type { JobRecord, JobState, JobStore } from './types.ts';
 
@@ -47,6 +47,8 @@ export interface JanitorReport {
   outputs: DeletedCount;
   orphanOutputs: DeletedCount;
   temp: DeletedCount;
+  /** Upload quota markers (quota/<owner>/<fileId>.<size>) whose upload is gone. */
+  quotaMarkers: DeletedCount;
   jobRows: number;
   /** Keys that could not be deleted (left for the next run). */
   errors: string[];
@@ -141,7 +143,8 @@ export class Janitor {
   private async pass(): Promise<JanitorReport> {
     const now = this.now();
     const report: JanitorReport = {
-      inputs: emptyCount(), outputs: emptyCount(), orphanOutputs: emptyCount(), temp: emptyCount(), jobRows: 0, errors: [], startedAt: now,
+      inputs: emptyCount(), outputs: emptyCount(), orphanOutputs: emptyCount(), temp: emptyCount(), quotaMarkers: emptyCount(),
+      jobRows: 0, errors: [], startedAt: now,
     };
     const { files } = this.options;
 
@@ -172,6 +175,13 @@ export class Janitor {
 
     for (const temp of temps) {
       if (now - temp.mtimeMs > this.retention.orphansMs) await this.remove([temp], report.temp, report.errors);
+    }
+
+    // After the inputs, so a marker goes in the same pass as its upload. A marker is written after its
+    // upload's data, so a marker without data is never an upload still in progress.
+    for (const marker of await collect(files.list(QUOTA_PREFIX))) {
+      const parsed = parseQuotaMarker(marker.key);
+      if (parsed && !(await files.stat(uploadDataKey(parsed.fileId)))) await this.remove([marker], report.quotaMarkers, report.errors);
     }
 
     report.jobRows = await this.options.jobs.purgeFinishedBefore(now - this.retention.jobsMs);

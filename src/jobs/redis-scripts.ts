@@ -81,6 +81,24 @@ local function held(id, token)
   local h = redis.call('HMGET', jk(id), 'state', 'token')
   return h[1] == 'running' and h[2] == token and token ~= ''
 end
+-- Deletes a finished job with its events, checkpoints and index entries (the hist:<day> counts stay).
+local function drop(id)
+  local h = redis.call('HMGET', jk(id), 'state', 'ownerKey', 'idem', 'cache')
+  if h[1] then
+    redis.call('ZREM', P .. 'state:' .. h[1], id)
+    redis.call('ZREM', P .. 'owner:' .. h[2], id)
+    if h[3] ~= '' and redis.call('HGET', P .. 'idem', h[2] .. '\\n' .. h[3]) == id then
+      redis.call('HDEL', P .. 'idem', h[2] .. '\\n' .. h[3])
+    end
+    if h[4] ~= '' then
+      redis.call('ZREM', P .. 'cachedone:' .. h[4], id)
+      if redis.call('HGET', P .. 'livecache', h[4] .. '\\n' .. h[2]) == id then redis.call('HDEL', P .. 'livecache', h[4] .. '\\n' .. h[2]) end
+    end
+  end
+  redis.call('ZREM', P .. 'all', id)
+  redis.call('ZREM', P .. 'finished', id)
+  redis.call('DEL', jk(id), P .. 'ev:' .. id, P .. 'cp:' .. id)
+end
 local function promoteDue(now)
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', f(now))) do
     redis.call('ZREM', P .. 'delayed', id)
@@ -301,21 +319,17 @@ return ahead + 1
 /** ARGV: P, before, batch → how many finished jobs (with events, checkpoints, indexes) were deleted */
 const PURGE = `
 local ids = redis.call('ZRANGEBYSCORE', P .. 'finished', '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do
-  local h = redis.call('HMGET', jk(id), 'state', 'ownerKey', 'idem', 'cache')
-  if h[1] then
-    redis.call('ZREM', P .. 'state:' .. h[1], id)
-    redis.call('ZREM', P .. 'owner:' .. h[2], id)
-    if h[3] ~= '' and redis.call('HGET', P .. 'idem', h[2] .. '\\n' .. h[3]) == id then
-      redis.call('HDEL', P .. 'idem', h[2] .. '\\n' .. h[3])
-    end
-    if h[4] ~= '' then redis.call('ZREM', P .. 'cachedone:' .. h[4], id) end
-  end
-  redis.call('ZREM', P .. 'all', id)
-  redis.call('ZREM', P .. 'finished', id)
-  redis.call('DEL', jk(id), P .. 'ev:' .. id, P .. 'cp:' .. id)
-end
+for _, id in ipairs(ids) do drop(id) end
 return #ids
+`;
+
+/** ARGV: P, id → 0 unknown, the state name when live (refused), 1 deleted */
+const REMOVE = `
+local s = get(ARGV[2], 'state')
+if not s then return 0 end
+if s ~= 'succeeded' and s ~= 'failed' and s ~= 'cancelled' then return s end
+drop(ARGV[2])
+return 1
 `;
 
 export const REDIS_SCRIPTS = {
@@ -331,6 +345,7 @@ export const REDIS_SCRIPTS = {
   bsRecover: RECOVER,
   bsPosition: POSITION,
   bsPurge: PURGE,
+  bsRemove: REMOVE,
 } as const;
 
 export type RedisScriptName = keyof typeof REDIS_SCRIPTS;

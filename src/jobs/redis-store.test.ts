@@ -2,6 +2,7 @@
 // durability of a resolved submit across a Redis restart, and events crossing nodes after a reconnect.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { jobStoreContract } from './contract.ts';
 import { RedisJobStore } from './redis-store.ts';
 import { hasRedisServer, restartRedisServer, startRedisServer } from './testing/redis-server.ts';
@@ -84,6 +85,24 @@ describe('RedisJobStore (distributed only)', { skip }, () => {
       const again = await store.claim('w', ['test.echo'], 60_000);
       assert.equal(again?.job.attempts, 1);
     } finally {
+      await store.close();
+    }
+  });
+
+  test('remove leaves no key of the job behind, only the counter, the type set and the history', async () => {
+    const store = await fresh();
+    const raw = new Redis(server!.url);
+    try {
+      const { job } = await store.submit({ type: 'test.echo', input: {}, owner: 'u1', idempotencyKey: 'k', cacheKey: 'c' });
+      const claim = await store.claim('w', ['test.echo'], 60_000);
+      await store.saveCheckpoint(job.id, claim!.leaseToken, 'analysis', { ok: true });
+      await store.complete(job.id, claim!.leaseToken, {});
+      assert.equal(await store.remove(job.id), true);
+      const keys = (await raw.keys(`${store.prefix}*`)).map((k) => k.slice(store.prefix.length)).sort();
+      assert.deepEqual(keys.filter((k) => !k.startsWith('hist:')), ['n', 'types']);
+      assert.equal((await store.history())[0]?.succeeded, 1);
+    } finally {
+      raw.disconnect();
       await store.close();
     }
   });

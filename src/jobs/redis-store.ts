@@ -378,6 +378,13 @@ export class RedisJobStore implements JobStore {
     }
   }
 
+  async remove(id: string): Promise<boolean> {
+    if (typeof id !== 'string' || id.length === 0) return false;
+    const answer = (await this.script('bsRemove', id)) as number | string;
+    if (typeof answer === 'string') throw new BeatSyncError('CONFLICT', `job ${id} is ${answer}; only finished jobs can be deleted`);
+    return answer === 1;
+  }
+
   // ---- worker side ----
 
   async claim(workerId: string, types: readonly string[], leaseMs: number): Promise<Claim | null> {

@@ -182,6 +182,30 @@ describe('SqliteJobStore (embedded only)', () => {
     }
   });
 
+  test('remove deletes the row, events and checkpoints; the daily history keeps counting the job', async () => {
+    const file = freshFile();
+    const store = SqliteJobStore.open(file, { now: () => Date.UTC(2025, 0, 11, 12) });
+    try {
+      const { job } = await store.submit({ type: 't', input: {}, idempotencyKey: 'k', cacheKey: 'c' });
+      const claim = await store.claim('w', ['t'], 60_000);
+      await store.saveCheckpoint(job.id, claim!.leaseToken, 'analysis', { ok: true });
+      await store.complete(job.id, claim!.leaseToken, {});
+      assert.equal(await store.remove(job.id), true);
+      const db = new DatabaseSync(file, { readOnly: true });
+      try {
+        for (const table of ['jobs', 'events', 'checkpoints']) {
+          assert.equal((db.prepare(`SELECT count(*) AS c FROM ${table}`).get() as { c: number }).c, 0, table);
+        }
+      } finally {
+        db.close();
+      }
+      const [day] = await store.history();
+      assert.deepEqual([day.day, day.succeeded], ['2025-01-11', 1]);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('reopening keeps the schema; a newer schema is refused', async () => {
     const file = freshFile();
     const first = SqliteJobStore.open(file);

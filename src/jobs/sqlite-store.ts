@@ -405,6 +405,22 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
+  async remove(id: string): Promise<boolean> {
+    if (typeof id !== 'string') return false;
+    return this.tx(() => {
+      const row = this.row(id);
+      if (!row) return false;
+      if (row.state !== 'succeeded' && row.state !== 'failed' && row.state !== 'cancelled') {
+        throw new BeatSyncError('CONFLICT', `job ${id} is ${row.state}; only finished jobs can be deleted`);
+      }
+      // The idempotency key and the cache key live on the row, so they go with it; history_daily stays.
+      this.db.prepare('DELETE FROM events WHERE job_id = ?').run(id);
+      this.db.prepare('DELETE FROM checkpoints WHERE job_id = ?').run(id);
+      this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id);
+      return true;
+    });
+  }
+
   // ---- worker side ----
 
   async claim(workerId: string, types: readonly string[], leaseMs: number): Promise<Claim | null> {

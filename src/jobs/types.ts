@@ -139,6 +139,13 @@ export interface JobStore {
   findByCacheKey(cacheKey: string): Promise<JobRecord | null>;
   /** Deletes finished jobs (with their events and checkpoints) that finished before `before`; returns how many. */
   purgeFinishedBefore(before: number): Promise<number>;
+  /**
+   * Deletes one finished (succeeded/failed/cancelled) job with its events, checkpoints and its idempotency
+   * and cache entries (a later identical submit neither returns it nor reuses its result); the daily
+   * history keeps counting it. True when deleted, false when unknown; CONFLICT for a live job. Files are
+   * the caller's business (the facade's `deleteJob`).
+   */
+  remove(id: string): Promise<boolean>;
 
   close(): Promise<void>;
 }

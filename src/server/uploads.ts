@@ -1,14 +1,14 @@
 // The upload service: streams a file into the store (size limit while streaming, sha256 on the fly), probes it,
 // applies the product's checks and keeps uploads/<fileId>/meta.json beside it. A refused file leaves nothing behind.
 // Per-token storage is counted from empty marker objects (quota/<owner>/<fileId>.<size>), so any API node can
-// count it without shared memory; a marker whose upload retention has deleted stops counting (and is removed).
+// count it without shared memory; a marker whose upload retention has deleted stops counting (the janitor removes it).
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BeatSyncError, toBeatSyncError } from '../errors.ts';
 import { checkBgmInput, checkDanceInput, probeMedia } from '../media/index.ts';
 import type { MediaInfo } from '../media/types.ts';
 import type { FileStore, UploadMeta } from '../storage/types.ts';
-import { uploadDataKey, uploadMetaKey } from '../storage/types.ts';
+import { parseQuotaMarker, QUOTA_PREFIX, quotaMarkerKey, uploadDataKey, uploadMetaKey } from '../storage/types.ts';
 import { ADMIN_OWNER } from './auth.ts';
 import type { ServerConfig } from './config.ts';
 import type { SaveUploadOptions, UploadService } from './context.ts';
@@ -40,17 +40,17 @@ export interface LocalUploadService extends UploadService {
 export function createUploadService(deps: UploadServiceDeps): LocalUploadService {
   const { files, config, metrics } = deps;
 
-  const quotaPrefix = (owner: string): string => `quota/${owner}/`;
+  const quotaPrefix = (owner: string): string => `${QUOTA_PREFIX}${owner}/`;
   const counted = (owner: string | null): owner is string => owner !== null && owner !== ADMIN_OWNER;
 
   async function usage(owner: string): Promise<number> {
     let total = 0;
     for await (const marker of files.list(quotaPrefix(owner))) {
-      const name = marker.key.slice(quotaPrefix(owner).length);
-      const [fileId, size] = name.split('.');
-      // Retention deletes uploads; their markers go with the next count.
-      if (!(await files.stat(uploadDataKey(fileId)))) await files.delete(marker.key).catch(() => undefined);
-      else total += Number(size) || 0;
+      const parsed = parseQuotaMarker(marker.key);
+      if (!parsed) continue;
+      // Retention deletes uploads; their markers go with the next count (or the janitor's next pass).
+      if (!(await files.stat(uploadDataKey(parsed.fileId)))) await files.delete(marker.key).catch(() => undefined);
+      else total += parsed.size;
     }
     return total;
   }
@@ -101,7 +101,7 @@ export function createUploadService(deps: UploadServiceDeps): LocalUploadService
       };
       if (options.legacyType) meta.legacyType = options.legacyType;
       await files.put(uploadMetaKey(fileId), Readable.from([Buffer.from(JSON.stringify(meta))]));
-      if (counted(options.owner)) await files.put(`${quotaPrefix(options.owner)}${fileId}.${put.size}`, Readable.from([Buffer.alloc(0)]));
+      if (counted(options.owner)) await files.put(quotaMarkerKey(options.owner, fileId, put.size), Readable.from([Buffer.alloc(0)]));
       metrics?.uploadBytes.inc({ via }, put.size);
       return meta;
     } catch (error) {

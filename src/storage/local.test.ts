@@ -198,3 +198,15 @@ describe('LocalFileStore', () => {
     assert.ok(free !== null && free > 0);
   });
 });
+
+test('copy makes an independent object that outlives its source; a missing source is FILE_NOT_FOUND', async () => {
+  const store = freshStore();
+  await store.put('outputs/a/v.mp4', Readable.from([Buffer.from('video bytes')]));
+  await store.copy('outputs/a/v.mp4', 'outputs/b/v.mp4');
+  await store.delete('outputs/a/v.mp4');
+  assert.equal((await readAll(await store.read('outputs/b/v.mp4'))).toString(), 'video bytes');
+  assert.deepEqual(await keys(store, 'tmp/'), []);
+  await assert.rejects(store.copy('outputs/a/v.mp4', 'outputs/c/v.mp4'), isCode('FILE_NOT_FOUND'));
+  await assert.rejects(store.copy('outputs/b/v.mp4', 'tmp/x'), isCode('BAD_REQUEST'));
+  assert.equal(await store.stat('outputs/c/v.mp4'), null);
+});

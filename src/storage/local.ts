@@ -2,7 +2,7 @@
 // same root (same filesystem), is fsynced, renamed into place, and the directory is fsynced.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rmdir, statfs, unlink } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, readdir, rename, rmdir, statfs, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
@@ -185,6 +185,26 @@ export class LocalFileStore implements FileStore {
   }
 
   // ---- internals ----
+
+  async copy(from: string, to: string): Promise<void> {
+    validateKey(from);
+    const source = this.pathOf(from);
+    const target = this.pathOf(this.writableKey(to));
+    await mkdir(this.tempDir, { recursive: true });
+    const temp = join(this.tempDir, `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}.link`);
+    try {
+      // Files are never modified in place (only replaced by rename), so a hard link is a safe copy.
+      await link(source, temp).catch(async (err: unknown) => {
+        if (isErrno(err, 'ENOENT')) throw err;
+        await copyFile(source, temp);
+      });
+      await this.publish(temp, target);
+    } catch (err) {
+      await unlink(temp).catch(() => {});
+      if (isErrno(err, 'ENOENT')) throw new BeatSyncError('FILE_NOT_FOUND', from);
+      throw toBeatSyncError(err);
+    }
+  }
 
   private writableKey(key: string): string {
     validateKey(key);

@@ -131,6 +131,14 @@ describe('S3FileStore on a real S3-compatible server', () => {
     await assert.rejects(store.localPath('outputs/j3/none.mp4'), isCode('FILE_NOT_FOUND'));
   });
 
+  test('copy is a server-side copy that outlives its source; a missing source is FILE_NOT_FOUND', async () => {
+    await store.put('outputs/j5/v.mp4', Readable.from([Buffer.from('copied bytes')]));
+    await store.copy('outputs/j5/v.mp4', 'outputs/j6/v.mp4');
+    await store.delete('outputs/j5/v.mp4');
+    assert.equal((await bytesOf(await store.read('outputs/j6/v.mp4'))).toString(), 'copied bytes');
+    await assert.rejects(store.copy('outputs/j5/v.mp4', 'outputs/j7/v.mp4'), (e: unknown) => (e as { code?: string }).code === 'FILE_NOT_FOUND');
+  });
+
   test('presigned URLs serve the object with Range and the asked file name, without credentials', async () => {
     await store.put('outputs/j4/video.mp4', Readable.from([Buffer.from('0123456789')]));
     const url = await store.presignedUrl('outputs/j4/video.mp4', { filename: 'class 1-beatsync.mp4', inline: false, contentType: 'video/mp4' });

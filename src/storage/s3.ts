@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import {
-  DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, S3Client,
+  CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -194,6 +194,22 @@ export class S3FileStore implements FileStore {
       return { key, size: Number(out.ContentLength ?? 0), mtimeMs: out.LastModified?.getTime() ?? 0 };
     } catch (err) {
       if (isNotFound(err)) return null;
+      throw toBeatSyncError(err);
+    }
+  }
+
+  async copy(from: string, to: string): Promise<void> {
+    validateKey(from);
+    this.writableKey(to);
+    try {
+      // Server-side copy: no bytes pass through this node; the new object appears whole or not at all.
+      await this.client.send(new CopyObjectCommand({
+        Bucket: this.bucket,
+        Key: this.objectKey(to),
+        CopySource: encodeURI(`${this.bucket}/${this.objectKey(from)}`),
+      }));
+    } catch (err) {
+      if (isNotFound(err)) throw new BeatSyncError('FILE_NOT_FOUND', from);
       throw toBeatSyncError(err);
     }
   }

@@ -23,6 +23,11 @@ export interface FileStore {
   put(key: string, source: Readable | AsyncIterable<Uint8Array>, options?: { maxBytes?: number; signal?: AbortSignal }): Promise<PutResult>;
   /** Moves (or copies) a finished local file in, atomically. */
   putFile(key: string, localPath: string): Promise<PutResult>;
+  /**
+   * Makes `to` an independent object with the bytes of `from`, atomically (a hard link locally,
+   * a server-side copy in object storage). FILE_NOT_FOUND when `from` is gone.
+   */
+  copy(from: string, to: string): Promise<void>;
   /** A readable local path for ffmpeg (object storage downloads into a cache first). */
   localPath(key: string): Promise<string>;
   /** Byte range is inclusive, as in HTTP. */
@@ -54,6 +59,19 @@ export interface UploadMeta {
 export const uploadDataKey = (fileId: string): string => `uploads/${fileId}/data`;
 export const uploadMetaKey = (fileId: string): string => `uploads/${fileId}/meta.json`;
 export const outputKey = (jobId: string, file: string): string => `outputs/${jobId}/${file}`;
+
+/**
+ * Per-token storage is counted from empty marker objects quota/<owner>/<fileId>.<size> (the upload
+ * service writes one after each upload; the janitor removes those whose upload is gone).
+ */
+export const QUOTA_PREFIX = 'quota/';
+export const quotaMarkerKey = (owner: string, fileId: string, size: number): string => `${QUOTA_PREFIX}${owner}/${fileId}.${size}`;
+
+/** The upload id and size a marker key names, null when the key is not a marker. */
+export function parseQuotaMarker(key: string): { fileId: string; size: number } | null {
+  const match = /^.+\/([^/.]+)\.(\d+)$/.exec(key.startsWith(QUOTA_PREFIX) ? key.slice(QUOTA_PREFIX.length) : '');
+  return match ? { fileId: match[1], size: Number(match[2]) } : null;
+}
 
 /** Where unfinished writes live until they are renamed into place; the janitor sweeps old ones. */
 export const TEMP_PREFIX = 'tmp/';

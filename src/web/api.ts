@@ -193,7 +193,16 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
 }
 
 export const getJob = (id: string): Promise<JobView> => api<JobView>(`/api/jobs/${encodeURIComponent(id)}`);
-export const cancelJob = (id: string): Promise<JobView> => api<JobView>(`/api/jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+/** Cancel only: a job that finished just before the click keeps its result. */
+export const cancelJob = (id: string): Promise<JobView> => api<JobView>(`/api/jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
+/** Deletes a finished job and its files on the server (204); a job already gone counts as deleted. */
+export async function deleteJob(id: string): Promise<void> {
+  try {
+    await api<void>(`/api/jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  } catch (err) {
+    if (!(err instanceof ApiError && err.code === 'NOT_FOUND')) throw err;
+  }
+}
 export const retryJob = (id: string): Promise<JobView> => api<JobView>(`/api/jobs/${encodeURIComponent(id)}/retry`, { method: 'POST' });
 export const getUpload = (fileId: string): Promise<UploadInfo> => api<UploadInfo>(`/api/uploads/${encodeURIComponent(fileId)}`);
 

@@ -1,6 +1,6 @@
 // "My videos": the server's history of this browser's jobs (with the names remembered locally): status, a
-// thumbnail, duration, expiry; open, re-download until expiry, remove from the list.
-import { cancelJob, listJobs, TERMINAL, withToken } from './api.ts';
+// thumbnail, duration, expiry; open, re-download until expiry, cancel a live job, delete a finished one (on the server).
+import { cancelJob, deleteJob, listJobs, TERMINAL, withToken } from './api.ts';
 import type { JobView } from './api.ts';
 import { h, setText } from './dom.ts';
 import { formatDate, lang, t } from './i18n.ts';
@@ -8,7 +8,7 @@ import type { Key } from './i18n.ts';
 import { hiddenJobs, hideJob, savedJob } from './store.ts';
 import { formatClock, formatExpiry } from './words.ts';
 
-function row(job: JobView): HTMLElement {
+function row(job: JobView, onGone: () => void): HTMLElement {
   const saved = savedJob(job.jobId);
   const main = job.result?.variants[0] ?? null;
   const thumb = h('div', { class: 'thumb', 'aria-hidden': 'true' });
@@ -36,17 +36,33 @@ function row(job: JobView): HTMLElement {
     actions.append(link);
   }
   const item = h('li', { class: 'history-item', 'data-job': job.jobId });
-  const remove = h('button', { type: 'button', class: 'link', onclick: async () => {
-    if (!confirm(t('deleteConfirm'))) return;
-    if (!TERMINAL.includes(job.status)) await cancelJob(job.jobId).catch(() => undefined);
-    hideJob(job.jobId);
-    item.remove();
-  } }, t('delete'));
-  actions.append(remove);
+  const note = h('p', { class: 'status small', role: 'alert', hidden: true });
+  const finished = TERMINAL.includes(job.status);
+  // A finished job is deleted on the server with its files; a live one can only be cancelled (then deleted).
+  const button: HTMLButtonElement = h('button', { type: 'button', class: finished ? 'link delete' : 'link cancel', onclick: async () => {
+    if (finished && !confirm(t('deleteConfirm'))) return;
+    button.disabled = true;
+    try {
+      if (finished) {
+        await deleteJob(job.jobId);
+        hideJob(job.jobId);
+        item.remove();
+        onGone();
+      } else {
+        item.replaceWith(row(await cancelJob(job.jobId), onGone));
+      }
+    } catch (err) {
+      note.hidden = false;
+      setText(note, finished ? t('deleteFailed', { message: (err as Error).message }) : (err as Error).message);
+      button.disabled = false;
+    }
+  } }, finished ? t('delete') : t('cancel'));
+  actions.append(button);
   item.append(thumb, h('div', { class: 'history-body' },
     h('div', { class: 'history-title' }, h('strong', null, title), badge),
     h('p', { class: 'muted small num' }, facts),
     actions,
+    note,
   ));
   return item;
 }
@@ -65,7 +81,7 @@ export function renderHistory(main: HTMLElement): () => void {
       const page = await listJobs(cursor);
       if (disposed) return;
       const hidden = hiddenJobs();
-      for (const job of page.jobs) if (!hidden.has(job.jobId)) list.append(row(job));
+      for (const job of page.jobs) if (!hidden.has(job.jobId)) list.append(row(job, () => (empty.hidden = list.children.length > 0)));
       cursor = page.nextCursor;
       more.hidden = !cursor;
       empty.hidden = list.children.length > 0;

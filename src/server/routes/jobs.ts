@@ -1,4 +1,4 @@
-// Job routes: submit a sync job, read it, follow it live (Server-Sent Events), cancel, retry, list, stats.
+// Job routes: submit a sync job, read it, follow it live (Server-Sent Events), cancel, delete, retry, list, stats.
 // The HTTP layer validates, authorises (someone else's job is 404) and translates; the job system does the rest.
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -27,6 +27,11 @@ export default async function jobRoutes(app: FastifyInstance, opts: JobRoutesOpt
   const retentionMs = (): number => app.config.retentionSeconds * 1000;
   const view = async (job: SyncJob, request: FastifyRequest) =>
     jobView(job, { lang: request.lang, queuePosition: await queuePositionOf(store(), job), retentionMs: retentionMs() });
+
+  const cancelAndView = async (job: SyncJob, request: FastifyRequest) => {
+    await store().cancel(job.id);
+    return view(await loadOwnJob(store(), job.id, request.owner, request.isAdmin), request);
+  };
 
   app.post<{ Body: { danceFileId: string; bgmFileId: string; options?: SyncInput['options'] }; Headers: { 'idempotency-key'?: string } }>('/api/jobs', {
     preHandler: requireToken,
@@ -87,7 +92,29 @@ export default async function jobRoutes(app: FastifyInstance, opts: JobRoutesOpt
   app.delete<{ Params: IdParams }>('/api/jobs/:id', {
     preHandler: requireToken,
     schema: {
-      summary: 'Cancel a job (a running one stops within a heartbeat)',
+      summary: 'Cancel a live job, or delete a finished one with its outputs',
+      description:
+        'A queued, running or retrying job is cancelled (a running one stops within a heartbeat) and answered 200 with its state. ' +
+        'A succeeded, failed or cancelled job is deleted with its output files: 204, and afterwards the job and its downloads are 404. ' +
+        'The uploads it used stay until their own retention. To cancel without ever deleting, use POST /api/jobs/{id}/cancel.',
+      tags: ['jobs'],
+      security: bearerSecurity,
+      params: jobIdParams,
+      response: { 200: jobSchema, 204: { description: 'The finished job and its outputs were deleted', type: 'null' }, ...errorResponses },
+    },
+  }, async (request, reply) => {
+    const job = await loadOwnJob(store(), request.params.id, request.owner, request.isAdmin);
+    if (!isTerminal(job.state)) return cancelAndView(job, request);
+    // Gone meanwhile (another delete, retention): the answer is the same as for a missing job.
+    if (!(await app.system.deleteJob(job.id))) throw new BeatSyncError('NOT_FOUND', 'job');
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: IdParams }>('/api/jobs/:id/cancel', {
+    preHandler: requireToken,
+    schema: {
+      summary: 'Cancel a job; never deletes (a finished job is answered as it is)',
+      description: 'For a Cancel button: a job that finished just before the click keeps its result.',
       tags: ['jobs'],
       security: bearerSecurity,
       params: jobIdParams,
@@ -95,10 +122,8 @@ export default async function jobRoutes(app: FastifyInstance, opts: JobRoutesOpt
     },
   }, async (request) => {
     const job = await loadOwnJob(store(), request.params.id, request.owner, request.isAdmin);
-    if (job.state === 'cancelled') return view(job, request);
-    if (isTerminal(job.state)) throw new BeatSyncError('CONFLICT', `the job already ${job.state}`);
-    await store().cancel(job.id);
-    return view(await loadOwnJob(store(), job.id, request.owner, request.isAdmin), request);
+    if (isTerminal(job.state)) return view(job, request);
+    return cancelAndView(job, request);
   });
 
   app.post<{ Params: IdParams }>('/api/jobs/:id/retry', {
