@@ -74,12 +74,16 @@ test('beatsync.sync renders into the store, resubmission hits the cache, a forei
   assert.ok(again.created);
   const reused = await settled(sys, again.job.id);
   assert.equal(reused.state, 'succeeded');
-  assert.deepEqual(reused.result, result);
-  assert.deepEqual(await keysUnder(sys.files, `outputs/${again.job.id}/`), [], 'nothing was rendered again');
   assert.ok(!(await sys.store.events(again.job.id, 0)).some((e) => e.kind === 'progress'), 'no job process ran');
+  // The reused result owns copies of the files under its own job, so deleting the first job breaks nothing.
+  const ownKeys = result.variants.map((v) => `outputs/${again.job.id}/${v.file}`);
+  assert.deepEqual(reused.result, { ...result, variants: result.variants.map((v, i) => ({ ...v, key: ownKeys[i] })) });
+  assert.deepEqual(await keysUnder(sys.files, `outputs/${again.job.id}/`), [...ownKeys].sort());
+  assert.ok(await sys.deleteJob(done.id));
+  for (const key of ownKeys) assert.ok(await sys.files.stat(key), `${key} survives the first job's deletion`);
 
   // Once the cached outputs are gone, the same inputs are computed again.
-  for (const v of result.variants) await sys.files.delete(v.key);
+  for (const key of ownKeys) await sys.files.delete(key);
   const redo = await settled(sys, (await sys.submit('beatsync.sync', input, { owner: 'carol' })).job.id);
   assert.equal(redo.state, 'succeeded');
   assert.ok(redo.result!.variants.every((v) => v.key.startsWith(`outputs/${redo.id}/`)));

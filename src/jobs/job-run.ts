@@ -171,10 +171,18 @@ export class JobRun {
     const prior = await store.findByCacheKey(key);
     if (!prior || prior.id === this.jobId || prior.result === null) return undefined;
     if (prior.finishedAt === null || Date.now() - prior.finishedAt > reuseWithinMs) return undefined;
-    for (const fileKey of entry.handler.resultFileKeys(prior.result)) {
-      if (!(await fileStore.stat(fileKey))) return undefined;
+    // Each job owns its outputs: the cached files are copied (linked locally) under this job's keys,
+    // so deleting or expiring the first job never breaks this one.
+    const relocated = entry.handler.relocateResult(prior.result, this.jobId);
+    const from = entry.handler.resultFileKeys(prior.result);
+    const to = entry.handler.resultFileKeys(relocated);
+    try {
+      for (let i = 0; i < from.length; i++) await fileStore.copy(from[i], to[i]);
+    } catch {
+      for (const key of to) await fileStore.delete(key).catch(() => {});
+      return undefined;
     }
-    return prior.result;
+    return relocated;
   }
 
   private onMessage(message: ChildMessage): void {

@@ -58,6 +58,8 @@ export interface JobTypeHandler<I = unknown, R = unknown> {
   estimateSeconds(input: I, uploads: UploadMap): number;
   /** Storage keys of the files a result points to (to check a cached result is still whole). */
   resultFileKeys(result: R): string[];
+  /** The same result with its files under another job's own keys (a cache hit copies them there). */
+  relocateResult(result: R, jobId: string): R;
   run(ctx: JobContext<I>): Promise<R>;
 }
 

@@ -19,6 +19,7 @@ function testHandler<I extends Raw, R>(name: string, run: (ctx: JobContext<I>) =
     cacheKey: () => null,
     estimateSeconds: () => 1,
     resultFileKeys: () => [],
+    relocateResult: (result) => result,
     run,
   };
 }

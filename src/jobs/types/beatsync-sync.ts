@@ -156,5 +156,6 @@ export const syncJob: JobTypeHandler<SyncJobInput, SyncJobResult> = {
   cacheKey: syncCacheKey,
   estimateSeconds: estimateSyncSeconds,
   resultFileKeys: (result) => result.variants.map((v) => v.key),
+  relocateResult: (result, jobId) => ({ ...result, variants: result.variants.map((v) => ({ ...v, key: outputKey(jobId, v.file) })) }),
   run: runSync,
 };
