@@ -1,0 +1,230 @@
+// `npm run bench:align [-- --corpus dir] [--only id,id] [--no-timing]`: runs the product's analysis on every corpus
+// case, compares with the ground truth, prints a markdown table and writes .bench/align.json.
+// The 5-minute-pair time is measured in a child pinned to one core (taskset -c 0, ffmpeg -threads 1).
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Truth } from './lib/cases.ts';
+import { loadAnalyzer, root } from './lib/engine.ts';
+import { fmt, machine, maxAbs, median } from './lib/stats.ts';
+
+const { values } = parseArgs({
+  options: {
+    corpus: { type: 'string', default: join(root, 'corpus') },
+    only: { type: 'string' },
+    'no-timing': { type: 'boolean', default: false },
+    repeats: { type: 'string', default: '3' },
+    // Internal: time one pair in this process and print JSON (used by the pinned child).
+    'time-pair': { type: 'string', multiple: true },
+  },
+});
+
+const GROSS_MS = 20;
+
+/** CPU time (user + system) of this process and its finished children (ffmpeg), from /proc (clock ticks of 10 ms). */
+function cpuMsOfSelfAndChildren(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14–17 of stat (utime, stime, cutime, cstime) are at 11–14 after the command name.
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10;
+}
+
+interface ManifestCase {
+  id: string;
+  dance: string;
+  bgm: string;
+  truth: Truth | null;
+  expectMatch: boolean;
+  conditions: string[];
+  durationSeconds: number;
+  bgmDurationSeconds: number;
+}
+
+if (values['time-pair']) {
+  const [dance, bgm] = values['time-pair'];
+  const { analyze } = await loadAnalyzer(1);
+  const times: number[] = [];
+  const cpu: number[] = [];
+  let stages: Record<string, number> | null = null;
+  for (let i = 0; i <= Number(values.repeats); i++) {
+    const t0 = performance.now();
+    const c0 = cpuMsOfSelfAndChildren();
+    const out = await analyze(dance, bgm);
+    times.push(performance.now() - t0);
+    cpu.push(cpuMsOfSelfAndChildren() - c0);
+    stages = out.timings;
+    if (!out.alignment) throw new Error(`timing pair failed: ${out.errorCode} ${out.errorMessage}`);
+  }
+  process.stdout.write(JSON.stringify({ coldMs: times[0], warmMs: times.slice(1), coldCpuMs: cpu[0], warmCpuMs: cpu.slice(1), stages }) + '\n');
+  process.exit(0);
+}
+
+const corpusDir = resolve(values.corpus);
+const manifestFile = join(corpusDir, 'cases.json');
+if (!existsSync(manifestFile)) {
+  console.error(`No corpus at ${corpusDir}: run \`npm run corpus\` first.`);
+  process.exit(2);
+}
+const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as { cases: ManifestCase[] };
+let cases = manifest.cases;
+if (values.only) {
+  const ids = new Set(values.only.split(','));
+  cases = cases.filter((c) => ids.has(c.id));
+}
+
+const { analyze, via } = await loadAnalyzer(1);
+console.error(`analysis via ${via}; ${cases.length} cases`);
+
+interface Row {
+  id: string;
+  conditions: string[];
+  expectMatch: boolean;
+  matched: boolean;
+  status: 'ok' | 'gross' | 'refused' | 'false-refusal' | 'false-accept' | 'error';
+  errorCode: string | null;
+  /** Sync error (BGM time, ms) at the middle of the music span, and the worst over the span (at its ends). */
+  midErrorMs: number | null;
+  spanErrorMs: number | null;
+  /** Error of offsetSeconds itself (at dance time 0, where drift errors are extrapolated). */
+  offsetErrorMs: number | null;
+  driftErrorPpm: number | null;
+  confidence: number | null;
+  musicStartError: number | null;
+  musicEndError: number | null;
+  wallMs: number;
+  wallMsPerMinute: number;
+  durationSeconds: number;
+  got: { offsetSeconds: number; speed: number; musicStart: number; musicEnd: number } | null;
+  /** Runner-up offsets (engine candidates) and the pipeline's alternate, to see whether the truth was in reach. */
+  candidates: { offsetSeconds: number; score: number }[];
+  alternateOffsetSeconds: number | null;
+  /** For a gross error: the alternate (or a candidate) is within 20 ms of the truth. */
+  truthInAlternate: boolean;
+  truthInCandidates: boolean;
+  truth: Truth | null;
+}
+
+const rows: Row[] = [];
+for (const c of cases) {
+  const t0 = performance.now();
+  const out = await analyze(join(corpusDir, c.dance), join(corpusDir, c.bgm));
+  const wallMs = performance.now() - t0;
+  const a = out.alignment;
+  const matched = out.errorCode === null && !!a?.matched;
+  const row: Row = {
+    id: c.id, conditions: c.conditions, expectMatch: c.expectMatch, matched, status: 'error', errorCode: out.errorCode,
+    midErrorMs: null, spanErrorMs: null, offsetErrorMs: null, driftErrorPpm: null, confidence: a?.confidence ?? null,
+    musicStartError: null, musicEndError: null, wallMs, wallMsPerMinute: wallMs / (c.durationSeconds / 60), durationSeconds: c.durationSeconds,
+    got: a ? { offsetSeconds: a.offsetSeconds, speed: a.speed, musicStart: a.musicStart, musicEnd: a.musicEnd } : null,
+    truth: c.truth,
+    candidates: a?.candidates.slice(0, 5) ?? [],
+    alternateOffsetSeconds: out.alternate?.offsetSeconds ?? null,
+    truthInAlternate: false,
+    truthInCandidates: false,
+  };
+  if (c.truth && a && matched) {
+    const tr = c.truth;
+    const err = (t: number): number => (a.offsetSeconds + a.speed * t - (tr.offsetSeconds + tr.speed * t)) * 1e3;
+    row.midErrorMs = err((tr.musicStart + tr.musicEnd) / 2);
+    row.spanErrorMs = Math.max(Math.abs(err(tr.musicStart)), Math.abs(err(tr.musicEnd)));
+    row.offsetErrorMs = err(0);
+    row.driftErrorPpm = (a.speed - tr.speed) * 1e6;
+    row.musicStartError = a.musicStart - tr.musicStart;
+    row.musicEndError = a.musicEnd - tr.musicEnd;
+    row.status = row.spanErrorMs > GROSS_MS ? 'gross' : 'ok';
+    const near = (o: number): boolean => Math.abs(o - tr.offsetSeconds) * 1e3 < GROSS_MS;
+    row.truthInAlternate = row.alternateOffsetSeconds !== null && near(row.alternateOffsetSeconds);
+    row.truthInCandidates = a.candidates.some((x) => near(x.offsetSeconds));
+  } else if (c.expectMatch) {
+    row.status = out.errorCode === 'NO_MATCH' ? 'false-refusal' : 'error';
+  } else {
+    row.status = matched ? 'false-accept' : out.errorCode === 'NO_MATCH' ? 'refused' : 'error';
+  }
+  rows.push(row);
+  console.error(`${c.id}: ${row.status} mid ${fmt(row.midErrorMs)} ms, span ${fmt(row.spanErrorMs)} ms, drift err ${fmt(row.driftErrorPpm, 2)} ppm, conf ${fmt(row.confidence, 2)}, ${(wallMs / 1000).toFixed(2)} s${row.status === 'gross' ? ` [got offset ${a?.offsetSeconds.toFixed(4)}, truth ${c.truth?.offsetSeconds.toFixed(4)}, alternate ${fmt(row.alternateOffsetSeconds, 4)}, truth among candidates: ${row.truthInCandidates}]` : ''}${out.errorCode && c.expectMatch ? ` (${out.errorCode}: ${out.errorMessage})` : ''}`);
+}
+
+const good = rows.filter((r) => r.spanErrorMs !== null);
+const spans = good.map((r) => r.spanErrorMs as number);
+const mids = good.map((r) => Math.abs(r.midErrorMs as number));
+const drifts = good.map((r) => r.driftErrorPpm as number);
+const mismatches = rows.filter((r) => !r.expectMatch);
+const summary = {
+  cases: rows.length,
+  matchedCases: rows.filter((r) => r.expectMatch).length,
+  medianMidErrorMs: median(mids),
+  worstMidErrorMs: maxAbs(mids),
+  medianSpanErrorMs: median(spans),
+  worstSpanErrorMs: maxAbs(spans),
+  medianAbsDriftErrorPpm: median(drifts.map(Math.abs)),
+  worstDriftErrorPpm: maxAbs(drifts),
+  grossErrors: rows.filter((r) => r.status === 'gross').map((r) => r.id),
+  falseRefusals: rows.filter((r) => r.status === 'false-refusal').map((r) => r.id),
+  errors: rows.filter((r) => r.status === 'error').map((r) => `${r.id}: ${r.errorCode}`),
+  mismatchesRefused: `${mismatches.filter((r) => r.status === 'refused').length}/${mismatches.length}`,
+  falseAccepts: rows.filter((r) => r.status === 'false-accept').map((r) => r.id),
+  medianWallMsPerMinute: median(rows.map((r) => r.wallMsPerMinute)),
+};
+
+// The 5-minute pair: the longest matched case, timed in a child pinned to one core.
+let timing: Record<string, unknown> | null = null;
+if (!values['no-timing']) {
+  const longest = [...cases].filter((c) => c.expectMatch).sort((x, y) => y.durationSeconds - x.durationSeconds)[0];
+  if (longest) {
+    try {
+      timing = timePair(longest);
+    } catch (err) {
+      timing = { case: longest.id, error: String((err as Error).message).split('\n').slice(0, 3).join(' ') };
+    }
+  }
+}
+
+function timePair(longest: ManifestCase): Record<string, unknown> {
+  const stdout = execFileSync('taskset', ['-c', '0', process.execPath, join(root, 'bench', 'align.ts'), '--repeats', values.repeats,
+    '--time-pair', join(corpusDir, longest.dance), '--time-pair', join(corpusDir, longest.bgm)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const t = JSON.parse(stdout.trim().split('\n').pop() as string) as { coldMs: number; warmMs: number[]; coldCpuMs: number; warmCpuMs: number[]; stages: Record<string, number> | null };
+  return {
+    case: longest.id,
+    danceSeconds: longest.durationSeconds,
+    bgmSeconds: longest.bgmDurationSeconds,
+    pinning: 'taskset -c 0 (node and its ffmpeg children on one core), ffmpeg -threads 1',
+    coldMs: t.coldMs,
+    warmMs: t.warmMs,
+    warmMedianMs: median(t.warmMs),
+    coldCpuMs: t.coldCpuMs,
+    warmCpuMs: t.warmCpuMs,
+    warmMedianCpuMs: median(t.warmCpuMs),
+    loadAverage: loadavg(),
+    stagesOfLastRun: t.stages,
+  };
+}
+
+const report = { machine: machine(), via, command: `npm run bench:align${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`, summary, timing, rows };
+await mkdir(join(root, '.bench'), { recursive: true });
+await writeFile(join(root, '.bench', 'align.json'), JSON.stringify(report, null, 2) + '\n');
+
+const lines: string[] = [];
+lines.push('| case | expect | result | err mid (ms) | err worst in span (ms) | offset err @t=0 (ms) | drift err (ppm) | confidence | musicStart err (s) | musicEnd err (s) | wall (s) | wall/min audio (s) |');
+lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  lines.push(`| ${r.id} | ${r.expectMatch ? 'match' : 'refuse'} | ${r.status}${r.errorCode && r.status !== 'refused' ? ` (${r.errorCode})` : ''} | ${fmt(r.midErrorMs)} | ${fmt(r.spanErrorMs)} | ${fmt(r.offsetErrorMs)} | ${fmt(r.driftErrorPpm, 2)} | ${fmt(r.confidence, 2)} | ${fmt(r.musicStartError, 2)} | ${fmt(r.musicEndError, 2)} | ${fmt(r.wallMs / 1000, 2)} | ${fmt(r.wallMsPerMinute / 1000, 2)} |`);
+}
+lines.push('');
+lines.push(`- median |error| (middle of span): ${fmt(summary.medianMidErrorMs)} ms; worst: ${fmt(summary.worstMidErrorMs)} ms`);
+lines.push(`- median worst-in-span |error|: ${fmt(summary.medianSpanErrorMs)} ms; worst: ${fmt(summary.worstSpanErrorMs)} ms (goal: median ≤ 1 ms, worst ≤ 5 ms)`);
+lines.push(`- drift error: median ${fmt(summary.medianAbsDriftErrorPpm, 2)} ppm, worst ${fmt(summary.worstDriftErrorPpm, 2)} ppm (goal ≤ 5 ppm)`);
+lines.push(`- gross errors (> ${GROSS_MS} ms): ${summary.grossErrors.length ? summary.grossErrors.map((id) => {
+  const r = rows.find((x) => x.id === id) as Row;
+  return `${id} (got ${fmt(r.got?.offsetSeconds ?? null)} s, truth ${fmt(r.truth?.offsetSeconds ?? null)} s, confidence ${fmt(r.confidence, 2)}; truth is the alternate: ${r.truthInAlternate ? 'yes' : 'no'})`;
+}).join(', ') : 'none'} (goal: none)`);
+lines.push(`- mismatched songs refused: ${summary.mismatchesRefused} (goal: all); false accepts: ${summary.falseAccepts.join(', ') || 'none'}`);
+lines.push(`- false refusals: ${summary.falseRefusals.join(', ') || 'none'}; other errors: ${summary.errors.join(', ') || 'none'}`);
+lines.push(`- median wall time per minute of recording: ${fmt(summary.medianWallMsPerMinute / 1000, 2)} s (in-process, ffmpeg -threads 1, machine shared)`);
+if (timing?.error) lines.push(`- 5-minute pair timing failed: ${String(timing.error)}`);
+else if (timing) {
+  lines.push(`- ${String(timing.case)} (${fmt(timing.danceSeconds as number, 0)} s recording vs ${fmt(timing.bgmSeconds as number, 0)} s song), one core: cold ${fmt((timing.coldMs as number) / 1000, 2)} s, warm median ${fmt((timing.warmMedianMs as number) / 1000, 2)} s of ${(timing.warmMs as number[]).length}; CPU time (node + ffmpeg) warm median ${fmt((timing.warmMedianCpuMs as number) / 1000, 2)} s; load average ${(timing.loadAverage as number[]).map((x) => x.toFixed(1)).join(' ')} (goal ≤ 1.5 s)`);
+}
+console.log(lines.join('\n'));
