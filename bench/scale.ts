@@ -1,13 +1,13 @@
 // npm run bench:scale — scale-out on this machine: real beatsync.sync jobs per minute through one API node
 // with 1, 2 and 3 worker nodes (real `beatsync serve` processes on a private Redis + S3-compatible server),
 // then the queue's own cost per job (submit + claim + heartbeat + complete of a no-op job, direct store
-// calls) on Redis versus the embedded SQLite backend.
+// calls) on BullMQ/Redis versus the embedded SQLite backend.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RedisJobStore } from '../src/jobs/redis-store.ts';
+import { BullMqJobStore } from '../src/jobs/bullmq-store.ts';
 import { SqliteJobStore } from '../src/jobs/sqlite-store.ts';
 import { hasRedisServer, startRedisServer } from '../src/jobs/testing/redis-server.ts';
 import type { JobStore } from '../src/jobs/types.ts';
@@ -55,7 +55,7 @@ async function jobsPerMinute(): Promise<{ workers: number; jobs: number; seconds
         }
       }
       const seconds = (performance.now() - t0) / 1000;
-      const store = await RedisJobStore.open({ url: cluster.redis.url, prefix: cluster.prefix });
+      const store = await BullMqJobStore.open({ url: cluster.redis.url, prefix: cluster.prefix });
       for (const id of ids) {
         const j = await store.get(id);
         if (j?.startedAt && j.finishedAt) durations.push((j.finishedAt - j.startedAt) / 1000);
@@ -106,10 +106,10 @@ async function main(): Promise<void> {
     const sqlite = SqliteJobStore.open(join(dir, 'noop.db'));
     const embedded = await queueOverhead(sqlite);
     await sqlite.close();
-    const store = await RedisJobStore.open({ url: redis.url, prefix: 'bench:' });
+    const store = await BullMqJobStore.open({ url: redis.url, prefix: 'bench:' });
     const distributed = await queueOverhead(store);
     await store.close();
-    for (const [name, r] of [['SQLite (WAL, synchronous=FULL)', embedded], ['Redis (AOF appendfsync always)', distributed]] as const) {
+    for (const [name, r] of [['SQLite (WAL, synchronous=FULL)', embedded], ['BullMQ on Redis (AOF appendfsync always)', distributed]] as const) {
       process.stdout.write(`  ${name}: ${r.sequentialMs.toFixed(2)} ms/job one at a time, ${r.parallelMs.toFixed(2)} ms/job with ${PARALLEL} callers\n`);
     }
   } finally {

@@ -1,5 +1,5 @@
 // Picks the job store and the file store from configuration: embedded (SQLite + local directory, one
-// machine) or distributed (Redis + S3-compatible object storage, many API and worker nodes). Nothing
+// machine) or distributed (BullMQ on Redis + S3-compatible object storage, many API and worker nodes). Nothing
 // else in the code knows which one runs.
 import { join } from 'node:path';
 import { BeatSyncError } from '../errors.ts';
@@ -7,7 +7,7 @@ import type { FileStore } from '../storage/types.ts';
 import type { BackoffConfig } from './backoff.ts';
 import { openFileStore } from './file-spec.ts';
 import type { FileStoreSpec } from './file-spec.ts';
-import { RedisJobStore } from './redis-store.ts';
+import { BullMqJobStore } from './bullmq-store.ts';
 import { SqliteJobStore } from './sqlite-store.ts';
 import type { JobStore } from './types.ts';
 
@@ -49,7 +49,7 @@ export async function openBackend(config: BackendConfig): Promise<OpenedBackend>
     }
     case 'redis': {
       if (!config.redisUrl) throw new BeatSyncError('BAD_REQUEST', 'the redis backend needs a Redis URL (--redis-url)');
-      const store = await RedisJobStore.open({ url: config.redisUrl, prefix: config.redisPrefix, ...backoff });
+      const store = await BullMqJobStore.open({ url: config.redisUrl, prefix: config.redisPrefix, ...backoff });
       return { store, files, fileSpec, recoverOnStart: () => store.recoverExpired() };
     }
     default:

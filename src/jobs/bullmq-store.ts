@@ -1,20 +1,29 @@
-// The distributed JobStore: Redis (AOF `appendfsync always`, `noeviction`) shared by every API and
-// worker node. Each transition is one Lua script (redis-scripts.ts), atomic and durable when it
-// returns; events are a list per job (seq = position) and are pushed to other nodes by pub/sub,
-// with gaps filled from the list, so a subscriber on any node sees every event in order.
-// Guarantees and the tests that prove them: src/jobs/README.md.
-import { randomBytes } from 'node:crypto';
+// The distributed JobStore: BullMQ on Redis (AOF `appendfsync always`, `noeviction`), shared by every
+// API and worker node. BullMQ does the queueing (bullmq-queues.ts: one queue per type, prioritized
+// waiting, active jobs under a lock = our lease, delayed retries, stalled-job recovery); our own keys
+// keep what BullMQ has no place for (record-scripts.ts: the record, events with seq + pub/sub,
+// idempotency, cache, owner/state indexes, history). Worker-side calls change the record first (a
+// script that also checks BullMQ's lock), then move the BullMQ job; a crash between the two leaves a
+// BullMQ job whose lock expires: the stalled check gives it back and the claim or take-back that meets
+// it reconciles it with the record. Guarantees and the tests that prove them: src/jobs/README.md.
+import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { BeatSyncError, isErrorCode, messageFor } from '../errors.ts';
+import { BeatSyncError } from '../errors.ts';
 import { DEFAULT_BACKOFF, validateBackoff } from './backoff.ts';
 import type { BackoffConfig } from './backoff.ts';
-import { scriptSource, REDIS_SCRIPTS } from './redis-scripts.ts';
-import type { RedisScriptName } from './redis-scripts.ts';
+import { BullQueues } from './bullmq-queues.ts';
+import {
+  badRequest, cancelledJson, cleanError, cleanProgress, decodeCursor, encodeCursor, hashToRecord, leaseLost, optionalString,
+  ownerKey, pairsToHash, randomId, safeUrl, storeFailure, toJson,
+} from './record-codec.ts';
+import type { Hash } from './record-codec.ts';
+import { scriptSource, RECORD_SCRIPTS } from './record-scripts.ts';
+import type { RecordScriptName } from './record-scripts.ts';
 import type {
   Claim, JobError, JobEvent, JobProgress, JobRecord, JobState, JobStats, JobStore, ListQuery, SubmitRequest, SubmitResult,
 } from './types.ts';
 
-export interface RedisJobStoreOptions {
+export interface BullMqJobStoreOptions {
   /** redis://host:port/db */
   url: string;
   /** Key prefix: several deployments (or tests) may share one Redis. */
@@ -34,109 +43,17 @@ export interface DailyHistory {
   meanDurationSeconds: number | null;
 }
 
-type Hash = Record<string, string>;
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 
 const ALL_STATES: readonly JobState[] = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
 const QUEUED_PROGRESS: JobProgress = { percent: 0, stage: 'queued', message: '' };
 const MAX_LIST_LIMIT = 500;
+/** A submit records its job, then adds it to BullMQ; past this the recovery adds it (the submitter died). */
+const PENDING_GRACE_MS = 5_000;
+/** Claimed jobs whose record was already finished (or gone) are ended in BullMQ and skipped, this many per call at most. */
+const MAX_DROPS_PER_CLAIM = 20;
 const PURGE_BATCH = 500;
 const DAY_MS = 86_400_000;
-
-function randomId(): string {
-  return randomBytes(16).toString('base64url');
-}
-
-function badRequest(detail: string): BeatSyncError {
-  return new BeatSyncError('BAD_REQUEST', detail);
-}
-
-function leaseLost(id: string): BeatSyncError {
-  return new BeatSyncError('CONFLICT', `lease on job ${id} is no longer held`);
-}
-
-function toJson(value: unknown, what: string): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    throw new BeatSyncError('BAD_REQUEST', `${what} is not JSON-serialisable`, { cause: err });
-  }
-  if (typeof text !== 'string') throw badRequest(`${what} is not JSON-serialisable`);
-  return text;
-}
-
-function optionalString(value: unknown, what: string, maxLength: number): string | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
-    throw badRequest(`${what} must be a non-empty string of at most ${maxLength} characters`);
-  }
-  return value;
-}
-
-function cleanProgress(p: JobProgress): JobProgress {
-  if (!p || typeof p !== 'object') throw badRequest('progress must be an object');
-  const percent = Number.isFinite(p.percent) ? Math.min(100, Math.max(0, p.percent)) : 0;
-  return { percent, stage: String(p.stage ?? ''), message: String(p.message ?? '') };
-}
-
-function cleanError(e: JobError): JobError {
-  if (!e || typeof e !== 'object' || !isErrorCode(e.code)) throw badRequest('error must carry a known error code');
-  return { code: e.code, message: String(e.message ?? messageFor(e.code)), retryable: Boolean(e.retryable) };
-}
-
-function cancelledJson(): string {
-  return JSON.stringify({ code: 'CANCELLED', message: messageFor('CANCELLED'), retryable: false });
-}
-
-/** Owner as stored in keys: 'n:' for none, 'o:<owner>' otherwise (no owner string can collide with none). */
-function ownerKey(owner: string | null): string {
-  return owner === null ? 'n:' : `o:${owner}`;
-}
-
-const num = (text: string | undefined): number | null => (text === undefined || text === '' ? null : Number(text));
-const json = (text: string | undefined): unknown => (text === undefined || text === '' ? null : (JSON.parse(text) as unknown));
-
-function pairsToHash(pairs: string[]): Hash {
-  const out: Hash = {};
-  for (let i = 0; i + 1 < pairs.length; i += 2) out[pairs[i]] = pairs[i + 1];
-  return out;
-}
-
-function hashToRecord(h: Hash): JobRecord {
-  return {
-    id: h.id,
-    type: h.type,
-    input: json(h.input),
-    owner: h.ownerKey === 'n:' ? null : h.owner,
-    priority: Number(h.priority),
-    idempotencyKey: h.idem === '' ? null : h.idem,
-    state: h.state as JobState,
-    attempts: Number(h.attempts),
-    maxAttempts: Number(h.max),
-    progress: json(h.progress) as JobProgress,
-    result: json(h.result),
-    error: json(h.error) as JobError | null,
-    createdAt: Number(h.created),
-    startedAt: num(h.started),
-    finishedAt: num(h.finished),
-    updatedAt: Number(h.updated),
-    runAfter: num(h.runAfter),
-    estimatedSeconds: num(h.est),
-    cancelRequested: h.cancel === '1',
-    cacheKey: h.cache === '' ? null : h.cache,
-  };
-}
-
-function encodeCursor(n: number): string {
-  return Buffer.from(`n:${n}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): number {
-  const match = /^n:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match) throw badRequest('invalid cursor');
-  return Number(match[1]);
-}
 
 /** Per-job delivery state of a subscription: events go out strictly by seq, gaps are read back. */
 interface Feed {
@@ -146,31 +63,39 @@ interface Feed {
   chain: Promise<void>;
 }
 
-export class RedisJobStore implements JobStore {
+export class BullMqJobStore implements JobStore {
   readonly prefix: string;
   private readonly redis: Redis;
+  /** BullMQ's connection (it requires maxRetriesPerRequest: null). */
+  private readonly bullRedis: Redis;
+  private readonly bull: BullQueues;
+  /** BullMQ jobs claimed through this store, by lease token (saves a fetch at complete/fail/release). */
+  private readonly claimed = new Map<string, Job>();
+  /** Retry delays decided by the record, read by BullMQ's backoff strategy (bullmq-queues.ts). */
+  private readonly retryDelays = new Map<string, number>();
   private subscriber: Redis | null = null;
   private readonly backoff: BackoffConfig;
   private readonly defaultMaxAttempts: number;
   private readonly statsWindowMs: number;
   private readonly random: () => number;
   private readonly feeds = new Map<string, Feed>();
-  private readonly opts: RedisJobStoreOptions;
+  private readonly opts: BullMqJobStoreOptions;
   private closed = false;
 
   /** Connects (and checks Redis answers); the scripts are loaded on first use. */
-  static async open(options: RedisJobStoreOptions): Promise<RedisJobStore> {
-    const store = new RedisJobStore(options);
+  static async open(options: BullMqJobStoreOptions): Promise<BullMqJobStore> {
+    const store = new BullMqJobStore(options);
     try {
       await store.redis.ping();
     } catch (err) {
       store.redis.disconnect();
+      store.bullRedis.disconnect();
       throw new BeatSyncError('RESOURCE_LIMIT', `cannot reach Redis at ${safeUrl(options.url)}: ${(err as Error).message}`, { cause: err });
     }
     return store;
   }
 
-  private constructor(options: RedisJobStoreOptions) {
+  private constructor(options: BullMqJobStoreOptions) {
     this.opts = options;
     this.prefix = options.prefix ?? 'bs:';
     this.backoff = validateBackoff(options.backoff ?? DEFAULT_BACKOFF);
@@ -179,9 +104,16 @@ export class RedisJobStore implements JobStore {
     this.random = options.random ?? Math.random;
     this.redis = new Redis(options.url, { maxRetriesPerRequest: 3, lazyConnect: false });
     this.redis.on('error', () => {}); // reconnects by itself; each command reports its own failure
-    for (const name of Object.keys(REDIS_SCRIPTS) as RedisScriptName[]) {
+    for (const name of Object.keys(RECORD_SCRIPTS) as RecordScriptName[]) {
       this.redis.defineCommand(name, { numberOfKeys: 0, lua: scriptSource(name) });
     }
+    this.bullRedis = new Redis(options.url, { maxRetriesPerRequest: null });
+    this.bullRedis.on('error', () => {});
+    this.bull = new BullQueues({
+      connection: this.bullRedis,
+      prefix: `${this.prefix}bull`,
+      retryDelay: (jobId) => this.retryDelays.get(jobId) ?? this.backoff.baseMs,
+    });
   }
 
   /** Redis' answer time, for readiness. */
@@ -209,6 +141,7 @@ export class RedisJobStore implements JobStore {
 
     const [created, id] = (await this.script('bsSubmit', randomId(), req.type, inputJson, ownerKey(owner), owner ?? '', priority,
       idempotencyKey ?? '', cacheKey ?? '', maxAttempts, JSON.stringify(QUEUED_PROGRESS), estimated ?? '')) as [number, string];
+    if (created === 1) await this.enqueue(id, req.type, priority, maxAttempts);
     const job = await this.get<I, R>(id);
     if (!job) throw new BeatSyncError('CONFLICT', `job ${id} vanished right after submit`);
     return { job, created: created === 1 };
@@ -252,15 +185,23 @@ export class RedisJobStore implements JobStore {
 
   async cancel(id: string): Promise<JobRecord | null> {
     if (typeof id !== 'string' || id.length === 0) return null;
-    const found = (await this.script('bsCancel', id, cancelledJson())) as number;
-    return found === 1 ? this.get(id) : null;
+    const found = Number(await this.script('bsCancel', id, cancelledJson()));
+    if (found === 0) return null;
+    const job = await this.get(id);
+    // Cancelled while waiting: BullMQ drops it (if a claim took it meanwhile, that claim ends it instead).
+    if (found === 2 && job) await this.bull.remove(job.type, id).catch(() => false);
+    return job;
   }
 
   async retry(id: string): Promise<JobRecord> {
     const answer = (await this.script('bsRetry', id, JSON.stringify(QUEUED_PROGRESS))) as number | string;
     if (answer === 0) throw new BeatSyncError('NOT_FOUND', `job ${id}`);
     if (typeof answer === 'string') throw new BeatSyncError('CONFLICT', `job ${id} is ${answer}; only failed or cancelled jobs can be retried`);
-    return (await this.get(id))!;
+    const job = (await this.get(id))!;
+    // A new BullMQ job under the same id (fresh attempts); whatever is left of the old one goes first.
+    await this.bull.remove(job.type, id).catch(() => false);
+    await this.enqueue(id, job.type, job.priority, job.maxAttempts);
+    return job;
   }
 
   async events(id: string, afterSeq: number): Promise<JobEvent[]> {
@@ -372,17 +313,29 @@ export class RedisJobStore implements JobStore {
   async purgeFinishedBefore(before: number): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = Number(await this.script('bsPurge', Math.floor(before), PURGE_BATCH));
+      const pairs = (await this.script('bsPurge', Math.floor(before), PURGE_BATCH)) as string[];
+      const n = pairs.length / 2;
       total += n;
+      // Finished jobs are already gone from BullMQ (removeOnComplete/removeOnFail), unless a crash
+      // came between the record and the BullMQ move: remove what is left.
+      const left = this.redis.pipeline();
+      for (let i = 0; i < pairs.length; i += 2) left.exists(`${this.bull.prefix}:${pairs[i + 1]}:${pairs[i]}`);
+      const exists = pairs.length > 0 ? ((await left.exec()) ?? []) : [];
+      for (let i = 0; i < exists.length; i++) {
+        if (Number(exists[i][1]) === 1) await this.bull.remove(pairs[2 * i + 1], pairs[2 * i]).catch(() => false);
+      }
       if (n < PURGE_BATCH) return total;
     }
   }
 
   async remove(id: string): Promise<boolean> {
     if (typeof id !== 'string' || id.length === 0) return false;
-    const answer = (await this.script('bsRemove', id)) as number | string;
-    if (typeof answer === 'string') throw new BeatSyncError('CONFLICT', `job ${id} is ${answer}; only finished jobs can be deleted`);
-    return answer === 1;
+    const answer = (await this.script('bsRemove', id)) as number | string | string[];
+    if (Array.isArray(answer)) throw new BeatSyncError('CONFLICT', `job ${id} is ${answer[0]}; only finished jobs can be deleted`);
+    if (typeof answer !== 'string') return false;
+    // Normally gone from BullMQ already; left only by a crash between the record and the BullMQ move.
+    await this.bull.remove(answer, id).catch(() => false);
+    return true;
   }
 
   // ---- worker side ----
@@ -390,59 +343,141 @@ export class RedisJobStore implements JobStore {
   async claim(workerId: string, types: readonly string[], leaseMs: number): Promise<Claim | null> {
     if (!(Number.isFinite(leaseMs) && leaseMs > 0)) throw badRequest('leaseMs must be > 0');
     if (types.length === 0) return null;
-    const token = randomId();
-    const answer = (await this.script('bsClaim', token, Math.ceil(leaseMs), String(workerId), ...types)) as [string, string[], string[]] | null;
-    if (!answer) return null;
-    const [leaseUntil, jobPairs, cpPairs] = answer;
-    const checkpoints: Record<string, unknown> = {};
-    for (const [stage, data] of Object.entries(pairsToHash(cpPairs))) checkpoints[stage] = JSON.parse(data) as unknown;
-    return { job: hashToRecord(pairsToHash(jobPairs)), leaseToken: token, leaseUntil: Number(leaseUntil), checkpoints };
+    const lease = Math.ceil(leaseMs);
+    // One type: BullMQ's own order. Several: the type whose head comes first (wait list, then priority, then age).
+    const order = types.length === 1 ? [types[0]] : await this.typesByHead(types);
+    let drops = 0;
+    for (const type of order) {
+      for (;;) {
+        const token = randomId();
+        let job: Job | undefined;
+        try {
+          job = await this.bull.worker(type, lease).getNextJob(token, { block: false });
+        } catch (err) {
+          throw storeFailure(err);
+        }
+        if (!job?.id) break;
+        const answer = (await this.script('bsClaim', job.id, token, lease, String(workerId), cancelledJson())) as string | [string, string[], string[]];
+        if (typeof answer === 'string') {
+          // Nothing to run: finished, purged, or its dead attempt was the last. BullMQ forgets it.
+          if (answer === 'drop') await this.bull.end(type, job.id, token, job).catch(() => {});
+          if (++drops >= MAX_DROPS_PER_CLAIM) return null;
+          continue;
+        }
+        const [leaseUntil, jobPairs, cpPairs] = answer;
+        const checkpoints: Record<string, unknown> = {};
+        for (const [stage, data] of Object.entries(pairsToHash(cpPairs))) checkpoints[stage] = JSON.parse(data) as unknown;
+        this.claimed.set(token, job);
+        return { job: hashToRecord(pairsToHash(jobPairs)), leaseToken: token, leaseUntil: Number(leaseUntil), checkpoints };
+      }
+    }
+    return null;
+  }
+
+  /** The asked types that have a job to give, best head first. */
+  private async typesByHead(types: readonly string[]): Promise<string[]> {
+    const flat = (await this.script('bsPeek', Date.now(), ...types)) as (string | number)[];
+    const heads: { type: string; rank: number[] }[] = [];
+    for (let i = 0; i + 3 < flat.length; i += 4) heads.push({ type: String(flat[i]), rank: [Number(flat[i + 1]), Number(flat[i + 2]), Number(flat[i + 3])] });
+    heads.sort((a, b) => a.rank[0] - b.rank[0] || a.rank[1] - b.rank[1] || a.rank[2] - b.rank[2]);
+    return heads.map((h) => h.type);
   }
 
   async heartbeat(id: string, leaseToken: string, leaseMs: number, progress?: JobProgress): Promise<{ cancelRequested: boolean }> {
     if (!(Number.isFinite(leaseMs) && leaseMs > 0)) throw badRequest('leaseMs must be > 0');
     const next = progress === undefined ? '' : JSON.stringify(cleanProgress(progress));
+    const type = await this.typeOf(id, leaseToken);
+    // BullMQ's lock is the lease: renewing it fails once the lock is gone or another token holds it.
+    const renewed = type === null ? 0 : await this.bull.worker(type).getBackend().extendLock(id, leaseToken, Math.ceil(leaseMs)).catch((err: unknown) => {
+      throw storeFailure(err);
+    });
+    if (Number(renewed) !== 1) throw this.leaseLost(id, leaseToken);
     const answer = Number(await this.script('bsHeartbeat', id, leaseToken, Math.ceil(leaseMs), next));
-    if (answer < 0) throw leaseLost(id);
+    if (answer < 0) throw this.leaseLost(id, leaseToken);
     return { cancelRequested: answer === 1 };
   }
 
   async saveCheckpoint(id: string, leaseToken: string, stage: string, data: unknown): Promise<void> {
     if (typeof stage !== 'string' || stage.length === 0 || stage.length > 100) throw badRequest('stage must be a non-empty string');
     const body = toJson(data, 'checkpoint data');
-    if (Number(await this.script('bsCheckpoint', id, leaseToken, stage, body)) < 0) throw leaseLost(id);
+    if (Number(await this.script('bsCheckpoint', id, leaseToken, stage, body)) < 0) throw this.leaseLost(id, leaseToken);
   }
 
   async complete(id: string, leaseToken: string, result: unknown): Promise<JobRecord> {
     const body = toJson(result ?? null, 'result');
-    if (Number(await this.script('bsComplete', id, leaseToken, body)) < 0) throw leaseLost(id);
-    return (await this.get(id))!;
+    if (Number(await this.script('bsComplete', id, leaseToken, body)) < 0) throw this.leaseLost(id, leaseToken);
+    const job = (await this.get(id))!;
+    // The result stays in our record; BullMQ completes (and forgets) its job.
+    await this.bullJob(job.type, id, leaseToken).then((b) => b?.moveToCompleted(null, leaseToken, false)).catch(() => {});
+    this.claimed.delete(leaseToken);
+    return job;
   }
 
   async fail(id: string, leaseToken: string, error: JobError): Promise<JobRecord> {
     const err = cleanError(error);
     const { baseMs, maxMs, jitter } = this.backoff;
-    const answer = await this.script('bsFail', id, leaseToken, JSON.stringify(err), err.code, err.retryable ? 1 : 0,
-      this.random(), baseMs, maxMs, Math.min(1, Math.max(0, jitter)), cancelledJson());
-    if (Number(answer) < 0) throw leaseLost(id);
-    return (await this.get(id))!;
+    const answer = Number(await this.script('bsFail', id, leaseToken, JSON.stringify(err), err.code, err.retryable ? 1 : 0,
+      this.random(), baseMs, maxMs, Math.min(1, Math.max(0, jitter)), cancelledJson()));
+    if (answer < 0) throw this.leaseLost(id, leaseToken);
+    const job = (await this.get(id))!;
+    const bullJob = await this.bullJob(job.type, id, leaseToken).catch(() => undefined);
+    if (bullJob) {
+      if (answer === 0) {
+        await this.bull.end(job.type, id, leaseToken, bullJob).catch(() => {});
+      } else {
+        await this.retryLater(bullJob, answer - 1, err, leaseToken).catch(() => {});
+        // Cancelled between the record and BullMQ: the delayed BullMQ job goes too.
+        if ((await this.get(id))?.state === 'cancelled') await this.bull.remove(job.type, id).catch(() => false);
+      }
+    }
+    this.claimed.delete(leaseToken);
+    return job;
   }
 
   async release(id: string, leaseToken: string): Promise<JobRecord> {
-    if (Number(await this.script('bsRelease', id, leaseToken, cancelledJson())) < 0) throw leaseLost(id);
-    return (await this.get(id))!;
-  }
-
-  async recoverExpired(): Promise<number> {
-    return Number(await this.script('bsRecover', cancelledJson(), 0));
+    const answer = Number(await this.script('bsRelease', id, leaseToken, cancelledJson()));
+    if (answer < 0) throw this.leaseLost(id, leaseToken);
+    const job = (await this.get(id))!;
+    const bullJob = await this.bullJob(job.type, id, leaseToken).catch(() => undefined);
+    if (bullJob) {
+      // Back to the head of its priority in BullMQ (its attempt is not counted: BullMQ counts failures only).
+      if (answer === 2) await this.bull.end(job.type, id, leaseToken, bullJob).catch(() => {});
+      else await bullJob.moveToWait(leaseToken).catch(() => 0);
+    }
+    this.claimed.delete(leaseToken);
+    return job;
   }
 
   /**
-   * Takes back every running job at once (attempt counted). Only for a whole-cluster restart when no
-   * worker is alive anywhere; a single worker node restarting must wait for its leases instead.
+   * Runs BullMQ's stalled check on every type's queue (twice: mark, then move, so a lock that expired
+   * before this call is found by it) and settles each job it gave back with its record: back to queued
+   * (the attempt counted at claim stays counted), or ended when cancelled or out of attempts. Also adds
+   * to BullMQ the jobs whose submitter died between recording and adding them.
    */
-  async recoverAllRunning(): Promise<number> {
-    return Number(await this.script('bsRecover', cancelledJson(), 1));
+  async recoverExpired(): Promise<number> {
+    const types = await this.redis.smembers(this.key('types'));
+    let count = 0;
+    for (const type of types) {
+      let stalled: string[];
+      try {
+        stalled = await this.bull.moveStalledToWait(type);
+      } catch (err) {
+        throw storeFailure(err);
+      }
+      for (const id of stalled) {
+        const answer = Number(await this.script('bsTakeBack', id, cancelledJson()));
+        if (answer === 1 || answer === 2) count++;
+        if (answer >= 2) await this.bull.remove(type, id).catch(() => false);
+      }
+    }
+    const [t] = await this.redis.time();
+    const pending = await this.redis.zrangebyscore(this.key('pending'), '-inf', Number(t) * 1000 - PENDING_GRACE_MS, 'LIMIT', 0, 100);
+    for (const id of pending) {
+      const job = await this.get(id);
+      if (job?.state === 'queued') await this.enqueue(id, job.type, job.priority, job.maxAttempts);
+      else await this.redis.zrem(this.key('pending'), id);
+    }
+    return count;
   }
 
   /** Deletes every key of this prefix (tests and benchmarks on a shared Redis). */
@@ -461,8 +496,10 @@ export class RedisJobStore implements JobStore {
     this.feeds.clear();
     const subscriber = this.subscriber;
     this.subscriber = null;
+    await this.bull.close();
     await Promise.all([
       this.redis.quit().catch(() => this.redis.disconnect()),
+      this.bullRedis.quit().catch(() => this.bullRedis.disconnect()),
       subscriber?.quit().catch(() => subscriber.disconnect()),
     ]);
   }
@@ -473,16 +510,54 @@ export class RedisJobStore implements JobStore {
     return this.prefix + suffix;
   }
 
-  private async script(name: RedisScriptName, ...args: (string | number)[]): Promise<unknown> {
+  private async script(name: RecordScriptName, ...args: (string | number)[]): Promise<unknown> {
     if (this.closed) throw new BeatSyncError('CONFLICT', 'job store is closed');
-    const call = (this.redis as unknown as Record<RedisScriptName, ScriptCall>)[name];
+    const call = (this.redis as unknown as Record<RecordScriptName, ScriptCall>)[name];
     try {
-      return await call.call(this.redis, this.prefix, ...args);
+      return await call.call(this.redis, this.prefix, this.bull.prefix, ...args);
     } catch (err) {
-      if (err instanceof BeatSyncError) throw err;
-      // Redis unreachable or refusing writes (e.g. out of memory under noeviction): a shortage, worth retrying.
-      throw new BeatSyncError('RESOURCE_LIMIT', `job store (Redis) failed: ${(err as Error).message}`, { cause: err });
+      throw storeFailure(err);
     }
+  }
+
+  /** Records it as added (the record is written first: see PENDING_GRACE_MS) after BullMQ has the job. */
+  private async enqueue(id: string, type: string, priority: number, maxAttempts: number): Promise<void> {
+    try {
+      await this.bull.add(type, id, priority, maxAttempts);
+      await this.redis.zrem(this.key('pending'), id);
+    } catch (err) {
+      throw storeFailure(err);
+    }
+  }
+
+  /** The job's type, from the claim made here or from its record; null when the job is unknown. */
+  private async typeOf(id: string, leaseToken: string): Promise<string | null> {
+    const job = this.claimed.get(leaseToken);
+    if (job?.id === id) return job.name;
+    return this.redis.hget(this.key(`job:${id}`), 'type');
+  }
+
+  private async bullJob(type: string, id: string, leaseToken: string): Promise<Job | undefined> {
+    const job = this.claimed.get(leaseToken);
+    return job?.id === id ? job : this.bull.job(type, id);
+  }
+
+  /** BullMQ's retry (attempts, delayed set, backoff strategy) with the delay the record chose. */
+  private async retryLater(job: Job, delayMs: number, err: JobError, leaseToken: string): Promise<void> {
+    const id = job.id!;
+    this.retryDelays.set(id, delayMs);
+    try {
+      if (job.attemptsMade + 1 < (job.opts.attempts ?? 1)) await job.moveToFailed(new Error(`${err.code}: ${err.message}`), leaseToken, false);
+      // Our record decided to retry: BullMQ must not fail the job on a count of its own.
+      else await job.moveToDelayed(Date.now() + delayMs, leaseToken);
+    } finally {
+      this.retryDelays.delete(id);
+    }
+  }
+
+  private leaseLost(id: string, leaseToken: string): BeatSyncError {
+    this.claimed.delete(leaseToken);
+    return leaseLost(id);
   }
 
   private subscriberConnection(): Redis {
@@ -534,16 +609,5 @@ export class RedisJobStore implements JobStore {
         // A broken listener (closed SSE socket) must not stop delivery to the others.
       }
     }
-  }
-}
-
-/** The URL without its password, for messages. */
-export function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'redis (invalid URL)';
   }
 }

@@ -1,0 +1,130 @@
+// BullMQ plumbing of the Redis backend: one BullMQ queue per job type (so a claim can ask for some
+// types and not others), a Queue to add/remove jobs and a manual-processing Worker (no processor,
+// jobs fetched with getNextJob) per type and lease length, on one shared connection. BullMQ does the
+// queueing: prioritized waiting, active jobs under a lock, delayed retries with the job's attempts and
+// backoff, and the stalled-job check that gives back jobs whose lock expired.
+import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { JobsOptions, MinimalJob } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+/** Our priority (higher first, |p| ≤ 1e6) as BullMQ's (1 = first, at most 2^21). */
+export function bullPriority(priority: number): number {
+  return 1_000_001 - priority;
+}
+
+/** The retry delay is decided with the record (record-scripts.ts FAIL); BullMQ applies it through this strategy. */
+export const BACKOFF_TYPE = 'beatsync';
+
+const DEFAULT_LOCK_MS = 30_000;
+
+export interface BullQueuesOptions {
+  connection: Redis;
+  /** BullMQ key prefix (its keys are `<prefix>:<type>:…`). */
+  prefix: string;
+  /** Delay for a retry of this job, set just before it is failed into BullMQ's backoff. */
+  retryDelay(jobId: string): number;
+}
+
+export class BullQueues {
+  readonly prefix: string;
+  private readonly opts: BullQueuesOptions;
+  private readonly queues = new Map<string, Queue>();
+  private readonly workers = new Map<string, Worker>();
+
+  constructor(opts: BullQueuesOptions) {
+    this.opts = opts;
+    this.prefix = opts.prefix;
+  }
+
+  queue(type: string): Queue {
+    let queue = this.queues.get(type);
+    if (!queue) {
+      queue = new Queue(type, { connection: this.opts.connection, prefix: this.prefix });
+      queue.on('error', () => {}); // the calls report their own failures
+      this.queues.set(type, queue);
+    }
+    return queue;
+  }
+
+  /**
+   * A manual-processing worker for `type` whose jobs are locked for `lockMs` when fetched (a worker per
+   * lease length, so a job never starts with a longer lock than its lease). Its stalled check runs only
+   * when recoverExpired asks (stalledInterval 1 ms: two passes in a row are allowed), and a job stalled any
+   * number of times goes back to wait: whether it may run again is decided by its record's attempts.
+   */
+  worker(type: string, lockMs?: number): Worker {
+    // No lease given (lock renewals, the stalled check, job lookups): any worker of the type will do.
+    if (lockMs === undefined) {
+      for (const [key, w] of this.workers) if (key.startsWith(`${type}\n`)) return w;
+    }
+    const key = `${type}\n${lockMs ?? DEFAULT_LOCK_MS}`;
+    let worker = this.workers.get(key);
+    if (!worker) {
+      worker = new Worker(type, null, {
+        connection: this.opts.connection,
+        prefix: this.prefix,
+        autorun: false,
+        lockDuration: lockMs ?? DEFAULT_LOCK_MS,
+        stalledInterval: 1,
+        maxStalledCount: 1_000_000_000,
+        settings: { backoffStrategy: (_made: number, _type?: string, _err?: Error, job?: MinimalJob) => this.opts.retryDelay(job?.id ?? '') },
+      });
+      worker.on('error', () => {});
+      this.workers.set(key, worker);
+    }
+    return worker;
+  }
+
+  addOptions(id: string, priority: number, maxAttempts: number): JobsOptions {
+    return {
+      jobId: id,
+      priority: bullPriority(priority),
+      attempts: maxAttempts,
+      backoff: { type: BACKOFF_TYPE },
+      // Our record keeps the outcome; BullMQ forgets finished jobs at once.
+      removeOnComplete: true,
+      removeOnFail: true,
+    };
+  }
+
+  /** Adds the job unless BullMQ already has it (a job id is added once: a repeated add is a no-op). */
+  async add(type: string, id: string, priority: number, maxAttempts: number): Promise<void> {
+    await this.queue(type).add(type, { id }, this.addOptions(id, priority, maxAttempts));
+  }
+
+  /** Removes a job that is not locked (waiting, delayed, or active with an expired lock); false otherwise. */
+  async remove(type: string, id: string): Promise<boolean> {
+    return (await this.queue(type).remove(id)) === 1;
+  }
+
+  /** The BullMQ job, for its lock-checked transitions (moveToCompleted/Failed/Wait). */
+  async job(type: string, id: string): Promise<Job | undefined> {
+    return Job.fromId(this.worker(type), id);
+  }
+
+  /** Ends a job in BullMQ (removed: removeOnFail) without a retry, whatever its attempts. */
+  async end(type: string, id: string, token: string, job?: Job): Promise<void> {
+    const found = job ?? (await this.job(type, id));
+    await found?.moveToFailed(new UnrecoverableError('finished in the job record'), token, false);
+  }
+
+  /** Runs BullMQ's stalled check twice (mark, then move): every active job whose lock is gone goes back to wait. */
+  async moveStalledToWait(type: string): Promise<string[]> {
+    const backend = this.worker(type).getBackend();
+    const first = await backend.moveStalledJobsToWait();
+    await new Promise((resolve) => setTimeout(resolve, 2)); // the check's own 1 ms throttle
+    const second = await backend.moveStalledJobsToWait();
+    return [...new Set([...first, ...second])];
+  }
+
+  lockKey(type: string, id: string): string {
+    return `${this.prefix}:${type}:${id}:lock`;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.workers.values()].map((w) => w.close(true).catch(() => {})));
+    await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => {})));
+    this.workers.clear();
+    this.queues.clear();
+  }
+}
