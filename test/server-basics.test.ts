@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { makeAudio } from './helpers/media.ts';
 import { rawRequest, startTestServer, uploadFile } from './helpers/server.ts';
 import type { TestServer } from './helpers/server.ts';
+import { hasRedisServer, startRedisServer } from '../src/jobs/testing/redis-server.ts';
 
 interface ErrorJson {
   error: { code: string; message: string; retryable: boolean };
@@ -138,6 +139,26 @@ describe('rate limits', () => {
     for (let i = 0; i < 5; i++) assert.equal((await get()).status, 401);
     assert.equal((await get()).status, 429);
     for (let i = 0; i < 10; i++) assert.equal((await fetch(`${server.url}/api/health`)).status, 200);
+  });
+});
+
+describe('rate limits shared by several API nodes (Redis)', { skip: !hasRedisServer() && 'redis-server is not installed' }, () => {
+  test('a client cannot multiply its limit by spreading requests over two nodes', async (t) => {
+    const redis = await startRedisServer();
+    t.after(() => redis.stop());
+    const shared = { rateLimitRedis: { url: redis.url, prefix: `rl-test-${process.pid}:` } };
+    const argv = ['--rate-limit-ip', '6'];
+    const a = await startTestServer({ argv, build: shared });
+    t.after(() => a.close());
+    const b = await startTestServer({ argv, build: shared });
+    t.after(() => b.close());
+    const get = (server: TestServer) => fetch(`${server.url}/api/uploads/${'E'.repeat(22)}`);
+    for (let i = 0; i < 6; i++) assert.equal((await get(i % 2 ? a : b)).status, 401, `request ${i + 1} is within the limit`);
+    for (const server of [a, b]) {
+      const limited = await get(server);
+      assert.equal(limited.status, 429);
+      assert.equal(((await limited.json()) as ErrorJson).error.code, 'RATE_LIMITED');
+    }
   });
 });
 

@@ -52,7 +52,8 @@ export async function serve(argv: readonly string[]): Promise<number> {
     const workerLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => log[level](fields ?? {}, message);
     return runWorkerNode(system, { nodeId: scale.nodeId, healthPort: scale.healthPort, host: config.host, graceMs: config.shutdownGraceMs }, workerLog);
   }
-  const app = await buildServer(config, { system, logger: log });
+  const rateLimitRedis = scale.backend === 'redis' && scale.redisUrl ? { url: scale.redisUrl, prefix: scale.redisPrefix } : undefined;
+  const app = await buildServer(config, { system, logger: log, rateLimitRedis });
   // Every node's metrics carry its id, so Prometheus can tell (and sum) them.
   app.metrics.registry.setDefaultLabels({ node: scale.nodeId });
   try {

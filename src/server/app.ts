@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
+import { Redis } from 'ioredis';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify from 'fastify';
@@ -38,6 +39,8 @@ export interface BuildOptions {
   tusSweepMs?: number;
   /** Passed to the job routes (SSE heartbeat). */
   sseHeartbeatMs?: number;
+  /** With several API nodes: rate-limit counters shared in Redis, so a client cannot multiply its limit by the node count. */
+  rateLimitRedis?: { url: string; prefix: string };
 }
 
 const SWEEP_MS = 10 * 60_000;
@@ -138,6 +141,16 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
     strictPreflight: false,
   });
 
+  // Counting fails open if Redis hiccups (skipOnError): a rate limit must never take the API down.
+  const rateLimitRedis = options.rateLimitRedis
+    ? new Redis(options.rateLimitRedis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false })
+    : null;
+  if (rateLimitRedis) {
+    rateLimitRedis.on('error', (err) => app.log.warn({ err: err.message }, 'rate-limit redis'));
+    app.addHook('onClose', async () => {
+      await rateLimitRedis.quit().catch(() => rateLimitRedis.disconnect());
+    });
+  }
   await app.register(rateLimit, {
     global: true,
     timeWindow: config.rateLimit.windowMs,
@@ -145,6 +158,7 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
     keyGenerator: (request) => (request.owner ? `token:${request.owner}` : `ip:${request.ip}`),
     max: (request) => (request.isAdmin ? 1_000_000 : request.owner ? config.rateLimit.perToken : config.rateLimit.perIp),
     errorResponseBuilder: (_request, context) => new BeatSyncError('RATE_LIMITED', `more than ${context.max} requests in ${context.after}`),
+    ...(rateLimitRedis ? { redis: rateLimitRedis, nameSpace: `${options.rateLimitRedis!.prefix}rl:`, skipOnError: true } : {}),
   });
 
   await app.register(multipart, {

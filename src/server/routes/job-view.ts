@@ -51,7 +51,7 @@ export const jobLinks = (id: string) => {
   return {
     self: base,
     events: `${base}/events`,
-    cancel: base,
+    cancel: `${base}/cancel`,
     retry: `${base}/retry`,
     report: `${base}/outputs/report`,
     outputs: Object.fromEntries(VARIANTS.map((v) => [v, `${base}/outputs/${v}`])) as Record<VariantName, string>,
