@@ -27,12 +27,9 @@ export async function onsetEnvelopes(signal: Float32Array, sampleRate: number): 
   const fft = await getFft(frameLen);
   const frames = signal.length >= frameLen ? Math.floor((signal.length - frameLen) / hop) + 1 : 0;
 
+  // Bins [first[b], first[b + 1]) make band b (bands are contiguous).
   const edges = bandEdges(sampleRate);
-  const binBand = new Int8Array(frameLen / 2).fill(-1);
-  for (let k = 1; k < frameLen / 2; k++) {
-    const f = (k * sampleRate) / frameLen;
-    for (let b = 0; b < ENVELOPE_BANDS; b++) if (f >= edges[b] && f < edges[b + 1]) binBand[k] = b;
-  }
+  const first = edges.map((f) => Math.max(1, Math.min(frameLen / 2, Math.ceil((f * frameLen) / sampleRate))));
   const window = new Float32Array(frameLen);
   for (let i = 0; i < frameLen; i++) window[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / frameLen);
 
@@ -40,17 +37,15 @@ export async function onsetEnvelopes(signal: Float32Array, sampleRate: number): 
   for (let b = 0; b < ENVELOPE_BANDS; b++) energy.push(new Float32Array(frames));
   const frame = new Float32Array(frameLen);
   const spec = new Float32Array(frameLen);
-  const acc = new Float64Array(ENVELOPE_BANDS);
   for (let t = 0; t < frames; t++) {
     const start = t * hop;
     for (let i = 0; i < frameLen; i++) frame[i] = signal[start + i] * window[i];
     fft.forward(frame, spec);
-    acc.fill(0);
-    for (let k = 1; k < frameLen / 2; k++) {
-      const b = binBand[k];
-      if (b >= 0) acc[b] += spec[2 * k] * spec[2 * k] + spec[2 * k + 1] * spec[2 * k + 1];
+    for (let b = 0; b < ENVELOPE_BANDS; b++) {
+      let acc = 0;
+      for (let k = first[b]; k < first[b + 1]; k++) acc += spec[2 * k] * spec[2 * k] + spec[2 * k + 1] * spec[2 * k + 1];
+      energy[b][t] = acc;
     }
-    for (let b = 0; b < ENVELOPE_BANDS; b++) energy[b][t] = acc[b];
   }
 
   const bands = energy.map((e) => onsetCurve(e));

@@ -1,6 +1,7 @@
-// Fine stage: GCC-PHAT between a tapered dance window and the BGM stretch where the current
-// alignment line predicts it, with sub-sample peak interpolation and a preference for the
-// direct sound over stronger, later room reflections.
+// Fine stage: GCC-PHAT between a tapered dance window and
+// the BGM stretch where the current alignment line predicts it, with sub-sample peak interpolation,
+// a preference for the direct sound over stronger, later room reflections, and optional stacking of
+// many windows' cross-spectra aligned on the line (one combined correlation for the whole recording).
 import { getFft } from './fft.ts';
 import type { RealFft } from './fft.ts';
 
@@ -22,6 +23,12 @@ export interface WindowMatch extends PeakMatch {
 /** Peaks kept per window. */
 const PEAKS_PER_WINDOW = 4;
 
+/** Per-window normalised cross-spectra kept for stacking, and the lag shift that puts each window's prediction on lag `search`. */
+export interface Stack {
+  spectra: Float32Array[];
+  shifts: number[];
+}
+
 export interface Matcher {
   /** Window length in samples. */
   readonly window: number;
@@ -31,8 +38,14 @@ export interface Matcher {
    * Correlates dance[center ± window/2] with the BGM around `predicted` (BGM sample position of
    * the window's centre), reading the BGM at `speed` BGM samples per dance sample.
    * Returns null when the window does not fit in the dance or barely touches the BGM.
+   * With `stack`, the window's cross-spectrum is also kept there (for `stacked`).
    */
-  measure(dance: Float32Array, bgm: Float32Array, center: number, predicted: number, speed: number): WindowMatch | null;
+  measure(dance: Float32Array, bgm: Float32Array, center: number, predicted: number, speed: number, stack?: Stack): WindowMatch | null;
+  /**
+   * The windows' correlations summed, each moved so that its prediction (plus `extra[i]` lags) lands
+   * on lag `search`; lags 0..2×search in units of the sum's noise level.
+   */
+  stacked(stack: Stack, extra?: number[]): Float32Array;
   /** Like measure, but only reports z at the predicted lag (± a few samples): is the song heard here? */
   presence(dance: Float32Array, bgm: Float32Array, center: number, predicted: number, speed: number): number | null;
 }
@@ -41,6 +54,8 @@ export interface Matcher {
 const DIRECT_FRACTION = 0.4;
 /** …and at least this many background RMS high. */
 const DIRECT_MIN_Z = 6;
+/** Cached dance-window spectra per matcher (a window's spectrum does not depend on the hypothesis). */
+const MAX_CACHED_SPECTRA = 160;
 
 export async function createMatcher(sampleRate: number, fftSize: number, searchSeconds: number): Promise<Matcher> {
   const fft: RealFft = await getFft(fftSize);
@@ -66,6 +81,33 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
   const dSpec = new Float32Array(fftSize);
   const bSpec = new Float32Array(fftSize);
   const corr = new Float32Array(fftSize);
+  const cache = new Map<number, Float32Array>();
+  let cachedDance: Float32Array | null = null;
+  /** Tapered, mean-free dance window at dStart, transformed (cached). Null when silent. */
+  const danceSpectrum = (dance: Float32Array, dStart: number): Float32Array | null => {
+    if (cachedDance !== dance) {
+      cache.clear();
+      cachedDance = dance;
+    }
+    const hit = cache.get(dStart);
+    if (hit) return hit.length ? hit : null;
+    // No mean removal: the Hann taper confines a DC offset to the lowest bins, which are dropped.
+    let dEnergy = 0;
+    for (let i = 0; i < window; i++) {
+      const v = dance[dStart + i] * hann[i];
+      dBuf[i] = v;
+      dEnergy += v * v;
+    }
+    if (cache.size >= MAX_CACHED_SPECTRA) cache.clear();
+    if (dEnergy < 1e-12) {
+      cache.set(dStart, new Float32Array(0));
+      return null;
+    }
+    const spec = new Float32Array(fftSize);
+    fft.forward(dBuf.subarray(0, window), spec);
+    cache.set(dStart, spec);
+    return spec;
+  };
 
   /** Fills the buffers and correlates; returns the BGM start position, or NaN when unusable. */
   const correlate = (dance: Float32Array, bgm: Float32Array, center: number, predicted: number, speed: number): number => {
@@ -89,26 +131,17 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
         bBuf[i] = j + 1 < bgm.length ? a + f * (bgm[j + 1] - a) : a;
       }
     }
-    let bMean = 0;
-    for (let i = lo; i < hi; i++) bMean += bBuf[i];
-    bMean /= hi - lo;
+    // No mean removal: the taper's leakage of a DC offset stays far below the lowest bin kept.
     let bEnergy = 0;
-    for (let i = lo; i < hi; i++) {
-      const v = (bBuf[i] - bMean) * taper[i];
-      bBuf[i] = v;
-      bEnergy += v * v;
+    for (let i = lo; i < hi; i += 8) bEnergy += bBuf[i] * bBuf[i];
+    if (bEnergy < 1e-13) return NaN;
+    for (let i = 0; i < search; i++) {
+      bBuf[i] *= taper[i];
+      bBuf[segment - 1 - i] *= taper[segment - 1 - i];
     }
-    let dMean = 0;
-    for (let i = 0; i < window; i++) dMean += dance[dStart + i];
-    dMean /= window;
-    let dEnergy = 0;
-    for (let i = 0; i < window; i++) {
-      const v = (dance[dStart + i] - dMean) * hann[i];
-      dBuf[i] = v;
-      dEnergy += v * v;
-    }
-    if (dEnergy < 1e-12 || bEnergy < 1e-12) return NaN;
-    fft.forward(dBuf.subarray(0, window), dSpec);
+    const d = danceSpectrum(dance, dStart);
+    if (!d) return NaN;
+    dSpec.set(d);
     fft.forward(bBuf.subarray(0, segment), bSpec);
     phatCrossSpectrum(dSpec, bSpec, minBin);
     fft.inverse(dSpec, corr);
@@ -130,9 +163,13 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
   return {
     window,
     search,
-    measure(dance, bgm, center, predicted, speed) {
+    measure(dance, bgm, center, predicted, speed, stack) {
       const bStart = correlate(dance, bgm, center, predicted, speed);
       if (Number.isNaN(bStart)) return null;
+      if (stack) {
+        stack.spectra.push(normalised(dSpec));
+        stack.shifts.push((predicted - (window / 2 + search) * speed - bStart) / speed);
+      }
       let best = 1;
       for (let k = 2; k < 2 * search; k++) if (corr[k] > corr[best]) best = k;
       const sigma = background(best);
@@ -154,6 +191,20 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
       for (const k of topLocalMaxima(corr, 2 * search, PEAKS_PER_WINDOW)) if (k !== chosen && peaks.length < PEAKS_PER_WINDOW) peaks.push(toPeak(k));
       return { danceTime: Math.round(center) / sampleRate, bgmTime: peaks[0].bgmTime, z: peaks[0].z, peaks };
     },
+    stacked(stack, extra) {
+      const sum = new Float64Array(fftSize);
+      stack.spectra.forEach((spectrum, i) => addShifted(sum, spectrum, stack.shifts[i] + (extra?.[i] ?? 0)));
+      const spec = new Float32Array(fftSize);
+      for (let i = 0; i < fftSize; i++) spec[i] = sum[i];
+      fft.inverse(spec, corr);
+      // Each window's spectrum has unit energy, so with random phases every lag of its (unscaled)
+      // inverse has variance 2: an absolute noise scale, unlike the curve's own background, which
+      // holds the room's reverb tail and the music's self-similarity.
+      const out = new Float32Array(2 * search + 1);
+      const sigma = Math.sqrt(2 * Math.max(1, stack.spectra.length));
+      for (let k = 0; k <= 2 * search; k++) out[k] = corr[k] / sigma;
+      return out;
+    },
     presence(dance, bgm, center, predicted, speed) {
       const bStart = correlate(dance, bgm, center, predicted, speed);
       if (Number.isNaN(bStart)) return null;
@@ -162,6 +213,27 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
       return corr[best] / background(best);
     },
   };
+}
+
+/**
+ * The line's correction from a stacked correlation (lag `search` = the line): the highest peak, or
+ * the latest-lag strong peak up to `maxReflection` above it (the direct sound, see measure).
+ * Returns the lag relative to the line (samples, sub-sample) and its height (background RMS units).
+ */
+export function stackPeak(curve: Float32Array, maxReflection: number): { lag: number; z: number } {
+  const last = curve.length - 1;
+  let best = 1;
+  for (let k = 2; k < last; k++) if (curve[k] > curve[best]) best = k;
+  const need = Math.max(DIRECT_FRACTION * curve[best], DIRECT_MIN_Z);
+  let chosen = best;
+  for (let k = Math.min(last - 1, best + maxReflection); k > best; k--) {
+    if (curve[k] >= need && curve[k] >= curve[k - 1] && curve[k] > curve[k + 1]) {
+      chosen = k;
+      break;
+    }
+  }
+  const lag = chosen + parabolicOffset(curve[chosen - 1], curve[chosen], curve[chosen + 1]) - (curve.length - 1) / 2;
+  return { lag, z: curve[chosen] };
 }
 
 /** Indices of the `count` highest local maxima of x[1 .. last-1], highest first. */
@@ -181,22 +253,48 @@ function topLocalMaxima(x: Float32Array, last: number, count: number): number[] 
   return found;
 }
 
-/** In place: a = conj(a) × b / |conj(a) × b| (phase transform), with the lowest bins dropped. */
+/**
+ * In place: a = conj(a) × b / |conj(a) × b| (phase transform), with the lowest bins dropped.
+ * (PHAT-β with β = 0.75 was tried: it helps against diffuse reverb but lets loud talk dominate.)
+ */
 function phatCrossSpectrum(a: Float32Array, b: Float32Array, minBin: number): void {
   a[0] = 0;
   a[1] = 0;
-  for (let i = 2; i < a.length; i += 2) {
-    if (i < 2 * minBin) {
-      a[i] = 0;
-      a[i + 1] = 0;
-      continue;
-    }
+  for (let i = 2; i < 2 * minBin; i++) a[i] = 0;
+  for (let i = 2 * minBin; i < a.length; i += 2) {
     const ar = a[i], ai = a[i + 1], br = b[i], bi = b[i + 1];
     const re = ar * br + ai * bi;
     const im = ar * bi - ai * br;
-    const mag = Math.sqrt(re * re + im * im) + 1e-20;
-    a[i] = re / mag;
-    a[i + 1] = im / mag;
+    const inv = 1 / (Math.sqrt(re * re + im * im) + 1e-20);
+    a[i] = re * inv;
+    a[i + 1] = im * inv;
+  }
+}
+
+/** A copy of a cross-spectrum scaled to unit energy, so that every window counts the same in a stack. */
+function normalised(a: Float32Array): Float32Array {
+  let energy = 0;
+  for (let i = 2; i < a.length; i++) energy += a[i] * a[i];
+  const out = new Float32Array(a.length);
+  if (energy <= 0) return out;
+  const scale = 1 / Math.sqrt(energy);
+  for (let i = 2; i < a.length; i++) out[i] = a[i] * scale;
+  return out;
+}
+
+/** sum += a × e^{i2πmε/N}: the window's correlation moved by ε lags. */
+function addShifted(sum: Float64Array, a: Float32Array, epsilon: number): void {
+  const n = a.length;
+  const theta = (2 * Math.PI * epsilon) / n;
+  const cr = Math.cos(theta), ci = Math.sin(theta);
+  let wr = cr, wi = ci;
+  for (let i = 2; i < n; i += 2) {
+    const re = a[i], im = a[i + 1];
+    sum[i] += re * wr - im * wi;
+    sum[i + 1] += re * wi + im * wr;
+    const t = wr * cr - wi * ci;
+    wi = wr * ci + wi * cr;
+    wr = t;
   }
 }
 

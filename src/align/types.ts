@@ -17,7 +17,10 @@ export interface AlignOptions {
 
 export interface AlignCandidate {
   offsetSeconds: number;
-  /** Relative strength of this candidate, 0..1 (the winner's score is the reference). */
+  /**
+   * How plausible this place is next to the winner, 0..1: 1 when the recording fits it as well (an
+   * identically repeated section), near 0 when the winner clearly explains the recording better.
+   */
   score: number;
 }
 
@@ -28,7 +31,10 @@ export interface Alignment {
   speed: number;
   /** (speed - 1) × 1e6, for people. */
   driftPpm: number;
-  /** 0..1; how sure the engine is of this alignment. */
+  /**
+   * 0..1, for people: ≥ 0.8 sure; 0.5–0.8 found, but weakly heard or with a plausible second place
+   * (see `candidates`); below 0.5 doubtful; ≈ 0 not the song.
+   */
   confidence: number;
   /** False when the song does not appear in the recording (the pipeline then raises NO_MATCH). */
   matched: boolean;
