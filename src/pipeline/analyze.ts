@@ -51,12 +51,22 @@ export async function analyzeFiles(dancePath: string, bgmPath: string, options: 
       throw new BeatSyncError('NO_MATCH', `the song was not found in the recording (confidence ${alignment.confidence.toFixed(2)})`);
     }
     const alternate = await findAlternate(input, alignment);
+    release(danceSamples, bgmSamples);
     timings.analyze = elapsedMs(start);
     report('analyze', 1, 'Song found');
     return { alignment, dance, bgm, alternate, timings };
   } catch (error) {
     throw toBeatSyncError(error);
   }
+}
+
+/**
+ * Frees decoded sound now rather than at the next full garbage collection, which may come only after
+ * the renderer has started its ffmpegs (10 minutes of dance sound are ~40 MB): a detached buffer's
+ * memory is returned at once.
+ */
+function release(...arrays: Float32Array<ArrayBuffer>[]): void {
+  for (const a of arrays) if (!a.buffer.detached) a.buffer.transfer(0);
 }
 
 /** Probes both; when both fail, the dance file's error is the one reported (deterministic). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { audioFilterGraph, canCopyVideo, cleanEndCut, inputDurationFor, keyframeAtOrBefore, metadataArgs, planAudio, videoCodecArgs } from './plan.ts';
+import { AUDIO_ENCODER_ARGS, audioFilterGraph, canCopyVideo, cleanEndCut, inputDurationFor, keyframeAtOrBefore, metadataArgs, mixSliceGraph, planAudio, videoCodecArgs } from './plan.ts';
 import type { PacketTiming } from './plan.ts';
 import { packetShift } from './render.ts';
 
@@ -98,4 +98,17 @@ test('packetShift: constant offset of corresponding packets, null when they do n
   assert.ok(Math.abs(packetShift(input, output, 2)! - 0.001) < 1e-9);
   const shuffled = [...output].reverse();
   assert.equal(packetShift(input, shuffled, 2), null);
+});
+
+test('mixSliceGraph: the sound of a variant is an exact-length slice of the shared mix, silence where it starts before it', () => {
+  assert.equal(mixSliceGraph(48_000, 96_000), '[1:a]atrim=start_sample=48000,asetpts=N/SR/TB,apad=whole_len=96000,atrim=end_sample=96000,asetpts=N/SR/TB[aout]');
+  assert.match(mixSliceGraph(-12, 500), /^\[1:a\]adelay=delays=12S:all=1,apad=whole_len=500,atrim=end_sample=500,/);
+});
+
+test('AAC output: AAC-LC at 48 kHz stereo and at least 192 kb/s', () => {
+  const arg = (name: string) => AUDIO_ENCODER_ARGS[AUDIO_ENCODER_ARGS.indexOf(name as never) + 1];
+  assert.equal(arg('-c:a'), 'aac');
+  assert.equal(arg('-ar'), '48000');
+  assert.equal(arg('-ac'), '2');
+  assert.ok(Number.parseInt(arg('-b:a'), 10) >= 192, arg('-b:a'));
 });

@@ -1,14 +1,16 @@
 // Renders the variants: the dance video's picture copied packet for packet, the clean song as its sound
 // (cut to the sample, stretched for clock drift), written atomically and checked for A/V sync after muxing.
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Alignment } from '../align/types.ts';
 import { BeatSyncError, toBeatSyncError } from '../errors.ts';
-import { checkBgmInput, checkDanceInput, hasEncoder, inputArgs, listVideoPackets, probeMedia, runFfmpeg } from '../media/index.ts';
+import { checkBgmInput, checkDanceInput, fileUrl, hasEncoder, inputArgs, listVideoPackets, probeMedia, runFfmpeg } from '../media/index.ts';
 import type { AudioStreamInfo, MediaInfo, VideoStreamInfo } from '../media/types.ts';
 import {
-  AUDIO_BITRATE,
+  AUDIO_ENCODER_ARGS,
+  MIX_PCM_ARGS,
   OUTPUT_SAMPLE_RATE,
   audioFilterGraph,
   canCopyVideo,
@@ -16,11 +18,13 @@ import {
   inputDurationFor,
   keyframeAtOrBefore,
   metadataArgs,
+  mixSliceGraph,
   planAudio,
   secondsArg,
   videoCodecArgs,
 } from './plan.ts';
-import type { PacketTiming, VideoCut } from './plan.ts';
+import type { MusicMapping, PacketTiming, VideoCut } from './plan.ts';
+import { collectGarbage } from './memory.ts';
 import { elapsedMs, stageReporter, throwIfCancelled } from './progress.ts';
 import type { Analysis, RenderOptions, RenderedVariant, VariantName } from './types.ts';
 
@@ -28,6 +32,15 @@ import type { Analysis, RenderOptions, RenderedVariant, VariantName } from './ty
 export const SYNC_TOLERANCE_SECONDS = 0.0002;
 /** Packets compared between input and output to measure where the picture landed. */
 const PACKETS_COMPARED = 8;
+/** Video listed from the first kept keyframe on, for the keyframe search and the sync check (s). */
+const HEAD_SECONDS = 1;
+/**
+ * Variants encoded at once. The AAC encoder is single-threaded, so two use both cores of a small
+ * machine; each ffmpeg costs ~60 MB resident, which the 300 MB budget (10-minute 4K) still allows.
+ */
+export const RENDER_CONCURRENCY = 2;
+/** The shared mix's share of the render progress, against 1 per variant (it does no encoding). */
+const MIX_SHARE = 0.5;
 
 export function defaultVariants(analysis: Analysis): VariantName[] {
   return analysis.alternate ? ['trimmed', 'full', 'alternate'] : ['trimmed', 'full'];
@@ -71,55 +84,179 @@ export async function renderWithDetails(
       throw new BeatSyncError('PROCESSING_FAILED', `video codec ${video.codec} must be re-encoded but this ffmpeg has no libx264`, { retryable: false });
     }
     await mkdir(outDir, { recursive: true });
-
-    const report = stageReporter(options.onProgress);
-    const out: RenderedVariant[] = [];
-    const timings: Record<string, number> = {};
-    for (let i = 0; i < wanted.length; i++) {
-      throwIfCancelled(options.signal);
-      const variant = wanted[i];
-      const alignment = variant === 'alternate' ? analysis.alternate! : analysis.alignment;
-      const start = performance.now();
-      const share = (f: number) => report('render', (i + f) / wanted.length, `Rendering ${variant} (${i + 1}/${wanted.length})`);
-      share(0);
-      const rendered = await renderOne({ dancePath, bgmPath, outDir, variant, alignment, analysis, video, danceAudio, bgmAudio, copy, options, progress: share });
-      timings[`render.${variant}`] = elapsedMs(start);
-      out.push(rendered);
+    collectGarbage();
+    const work = await mkdtemp(join(tmpdir(), 'beatsync-mix-'));
+    try {
+      return await renderAll({ dancePath, bgmPath, analysis, outDir, work, wanted, video, danceAudio, bgmAudio, copy, options });
+    } finally {
+      await rm(work, { recursive: true, force: true });
     }
-    report('render', 1, 'Rendered');
-    return { variants: out, videoCopied: copy, timings };
   } catch (error) {
     throw toBeatSyncError(error);
   }
 }
 
-interface VariantJob {
+interface RenderPlan {
   dancePath: string;
   bgmPath: string;
-  outDir: string;
-  variant: VariantName;
-  alignment: Alignment;
   analysis: Analysis;
+  outDir: string;
+  /** Private temporary directory for the mixes. */
+  work: string;
+  wanted: VariantName[];
   video: VideoStreamInfo;
   danceAudio: AudioStreamInfo;
   bgmAudio: AudioStreamInfo;
   copy: boolean;
   options: RenderOptions;
-  progress: (fraction: number) => void;
 }
 
-async function renderOne(job: VariantJob): Promise<RenderedVariant> {
+/**
+ * Variants sharing an alignment (trimmed and full) get their sound from one mix of the whole dance
+ * timeline, rendered once; then the variants are encoded RENDER_CONCURRENCY at a time. Settles only
+ * when every ffmpeg has ended: the first failure stops the others and is the one thrown.
+ */
+async function renderAll(plan: RenderPlan): Promise<RenderOutcome> {
+  const { wanted, analysis, options } = plan;
+  const report = stageReporter(options.onProgress);
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const timings: Record<string, number> = {};
+
+  const alignmentOf = (v: VariantName) => (v === 'alternate' ? analysis.alternate! : analysis.alignment);
+  const sharers = (al: Alignment) => wanted.filter((v) => alignmentOf(v) === al).length;
+  // Progress: each variant and each mix is one share of the render stage.
+  const shares = new Map<string, number>();
+  const mixNeeded = [...new Set(wanted.map(alignmentOf))].filter((al) => sharers(al) > 1).length;
+  const units = wanted.length + mixNeeded * MIX_SHARE;
+  const progress = (key: string, weight: number, message: string) => (f: number) => {
+    shares.set(key, weight * Math.min(1, Math.max(0, f)));
+    report('render', [...shares.values()].reduce((a, b) => a + b, 0) / units, message);
+  };
+
+  const mixes = new Map<Alignment, Promise<MixSource>>();
+  const mixFor = (al: Alignment): Promise<MixSource> => {
+    let mix = mixes.get(al);
+    if (!mix) {
+      const start = performance.now();
+      const key = al === analysis.alignment ? 'render.mix' : 'render.mix.alternate';
+      mix = renderMix(plan, al, signal, progress(key, MIX_SHARE, 'Mixing the music')).then((m) => {
+        timings[key] = elapsedMs(start);
+        return m;
+      });
+      mixes.set(al, mix);
+    }
+    return mix;
+  };
+
+  // One ffprobe at a time across the variants (each is ~50–70 MB resident, beside the encoders).
+  let probing: Promise<unknown> = Promise.resolve();
+  const oneProbeAtATime = <T>(step: () => Promise<T>): Promise<T> => {
+    const run = probing.then(step, step);
+    probing = run.catch(() => undefined);
+    return run;
+  };
+
+  const results: RenderedVariant[] = new Array(wanted.length);
+  let next = 0;
+  let failure: { error: unknown } | null = null;
+  const worker = async () => {
+    while (next < wanted.length && !failure) {
+      const i = next++;
+      const variant = wanted[i];
+      const alignment = alignmentOf(variant);
+      const start = performance.now();
+      try {
+        const share = progress(variant, 1, `Rendering ${variant} (${i + 1}/${wanted.length})`);
+        share(0);
+        const job: VariantJob = { ...plan, variant, alignment, options: { ...options, signal }, progress: share, probe: oneProbeAtATime };
+        results[i] = await renderOne(job, sharers(alignment) > 1 ? () => mixFor(alignment) : null);
+        timings[`render.${variant}`] = elapsedMs(start);
+      } catch (error) {
+        failure ??= { error };
+        stop.abort();
+      }
+    }
+  };
+  const pool = Array.from({ length: Math.min(RENDER_CONCURRENCY, wanted.length) }, () => worker());
+  await Promise.all(pool);
+  // A mix nobody waited for (a failure came first) must not be left running.
+  await Promise.allSettled(mixes.values());
+  if (failure) throw (failure as { error: unknown }).error;
+  report('render', 1, 'Rendered');
+  return { variants: results, videoCopied: plan.copy, timings };
+}
+
+/** A mix of the whole dance timeline on disk (MIX_PCM_ARGS): sample 0 is dance time `zeroDance`. */
+interface MixSource {
+  path: string;
+  zeroDance: number;
+}
+
+/** Renders the sound of the whole dance file (the `full` variant's timeline) once, for several variants to cut from. */
+async function renderMix(plan: RenderPlan, alignment: Alignment, signal: AbortSignal, progress: (f: number) => void): Promise<MixSource> {
+  const dance = plan.analysis.dance;
+  const zeroDance = dance.startTime - plan.danceAudio.startTime;
+  const durationSeconds = dance.durationSeconds;
+  const path = join(plan.work, `mix-${randomBytes(4).toString('hex')}.f32`);
+  const audio = planAudio({ zeroDance, roomZeroDance: 0, durationSeconds, mapping: musicMapping(plan, alignment), musicStart: alignment.musicStart, musicEnd: alignment.musicEnd });
+  await runFfmpeg(
+    [
+      ...inputArgs(plan.dancePath),
+      ...inputArgs(plan.bgmPath),
+      '-filter_complex', audioFilterGraph(audio, plan.danceAudio.index, plan.bgmAudio.index),
+      '-map', '[aout]', '-c:a', 'pcm_f32le', ...MIX_PCM_ARGS, '-y', path,
+    ],
+    {
+      signal,
+      threads: plan.options.threads,
+      timeoutMs: 120_000 + durationSeconds * 10_000,
+      expectedDurationSeconds: durationSeconds,
+      onProgress: (p) => progress(p.fraction ?? 0),
+    },
+  );
+  progress(1);
+  return { path, zeroDance };
+}
+
+/** Song time at each dance time for this alignment, the user's nudge applied. */
+function musicMapping(plan: Pick<RenderPlan, 'options' | 'bgmAudio' | 'analysis'>, alignment: Alignment): MusicMapping {
+  const nudgeSeconds = (plan.options.nudgeMs ?? 0) / 1000;
+  // Positive nudge = music later = an earlier song time at each instant.
+  return {
+    offsetSeconds: alignment.offsetSeconds - nudgeSeconds * alignment.speed,
+    speed: alignment.speed,
+    bgmSampleRate: plan.bgmAudio.sampleRate,
+    bgmDurationSeconds: plan.bgmAudio.durationSeconds ?? plan.analysis.bgm.durationSeconds,
+  };
+}
+
+interface VariantJob extends RenderPlan {
+  variant: VariantName;
+  alignment: Alignment;
+  progress: (fraction: number) => void;
+  /** Runs a step that starts ffprobes, one such step at a time. */
+  probe: <T>(step: () => Promise<T>) => Promise<T>;
+}
+
+/** Input packets (decode order) from the first kept keyframe on, at least a second of them; null when re-encoding. */
+type PlannedCut = VideoCut & { head: PacketTiming[] | null };
+
+async function renderOne(job: VariantJob, sharedMix: (() => Promise<MixSource>) | null): Promise<RenderedVariant> {
   const { danceAudio, options } = job;
   const audioStart = danceAudio.startTime;
-  const cut = await planCut(job);
+  throwIfCancelled(options.signal);
+  const cut = await job.probe(() => planCut(job));
   const durationSeconds = cut.endMedia - cut.zeroMedia;
   if (!(durationSeconds > 0.05)) throw new BeatSyncError('PROCESSING_FAILED', `nothing to render for ${job.variant} (${durationSeconds.toFixed(3)} s)`);
+  const mix = sharedMix ? await sharedMix() : null;
+  throwIfCancelled(options.signal);
   const finalName = `${job.variant}.mp4`;
   const tmpPath = join(job.outDir, `.${job.variant}.${randomBytes(6).toString('hex')}.part`);
   let zeroDance = cut.zeroMedia - audioStart;
   try {
     for (let attempt = 0; ; attempt++) {
-      const args = ffmpegArgs(job, cut, zeroDance, durationSeconds, tmpPath);
+      const args = ffmpegArgs(job, cut, zeroDance, durationSeconds, tmpPath, mix);
       await runFfmpeg(args, {
         signal: options.signal,
         threads: options.threads,
@@ -128,7 +265,7 @@ async function renderOne(job: VariantJob): Promise<RenderedVariant> {
         onProgress: (p) => job.progress(p.fraction ?? 0),
       });
       throwIfCancelled(options.signal);
-      const error = await measureSyncError(job, cut, tmpPath);
+      const error = await job.probe(() => measureSyncError(job, cut, tmpPath));
       if (Math.abs(error) <= SYNC_TOLERANCE_SECONDS) break;
       if (attempt >= 1) {
         throw new BeatSyncError('PROCESSING_FAILED', `the output's picture and sound are ${(error * 1000).toFixed(2)} ms apart after correction`, { retryable: false });
@@ -155,30 +292,35 @@ async function renderOne(job: VariantJob): Promise<RenderedVariant> {
 }
 
 /** Where the video starts and stops for this variant (media times), from the real packet layout. */
-async function planCut(job: VariantJob): Promise<VideoCut> {
+async function planCut(job: VariantJob): Promise<PlannedCut> {
   const { analysis, alignment, video, danceAudio, copy, options } = job;
   const dance: MediaInfo = analysis.dance;
   const fileStart = dance.startTime;
   const fileEnd = dance.startTime + dance.durationSeconds;
+  const packetOptions = { streamIndex: video.index, signal: options.signal };
   if (job.variant === 'full') {
     // No seek: ffmpeg shifts every timestamp by the file's start time.
-    return { seekMedia: null, inputDuration: null, zeroMedia: fileStart, endMedia: fileEnd };
+    const head = copy ? await listVideoPackets(job.dancePath, { ...packetOptions, toSeconds: fileStart + HEAD_SECONDS }) : null;
+    return { seekMedia: null, inputDuration: null, zeroMedia: fileStart, endMedia: fileEnd, head };
   }
   const audioStart = danceAudio.startTime;
   const startMedia = Math.max(fileStart, audioStart + alignment.musicStart);
   const endMedia = Math.min(fileEnd, audioStart + alignment.musicEnd);
   if (!copy) {
     // Re-encoding decodes from the previous keyframe and cuts exactly here.
-    return { seekMedia: startMedia, inputDuration: endMedia - startMedia, zeroMedia: startMedia, endMedia };
+    return { seekMedia: startMedia, inputDuration: endMedia - startMedia, zeroMedia: startMedia, endMedia, head: null };
   }
-  const packetOptions = { streamIndex: video.index, signal: options.signal };
-  let keyframe = keyframeAtOrBefore(await listVideoPackets(job.dancePath, { ...packetOptions, fromSeconds: startMedia, toSeconds: startMedia + 0.2 }), startMedia);
+  // One listing serves both the keyframe search and, later, the check of where the picture landed.
+  let listed = await listVideoPackets(job.dancePath, { ...packetOptions, fromSeconds: startMedia, toSeconds: startMedia + HEAD_SECONDS });
+  let keyframe = keyframeAtOrBefore(listed, startMedia);
   if (!keyframe) {
     // Some demuxers seek late: look from the beginning (slower, but always right).
-    keyframe = keyframeAtOrBefore(await listVideoPackets(job.dancePath, { ...packetOptions, toSeconds: startMedia + 0.2 }), startMedia);
+    listed = await listVideoPackets(job.dancePath, { ...packetOptions, toSeconds: startMedia + HEAD_SECONDS });
+    keyframe = keyframeAtOrBefore(listed, startMedia);
   }
   if (!keyframe) throw new BeatSyncError('PROCESSING_FAILED', 'no keyframe found before the music starts');
   const seekMedia = keyframe.pts;
+  const head = listed.slice(listed.indexOf(keyframe));
 
   let inputDuration: number | null = null;
   let videoEnd = fileEnd;
@@ -190,39 +332,39 @@ async function planCut(job: VariantJob): Promise<VideoCut> {
       videoEnd = cutAt.endMedia;
     }
   }
-  return { seekMedia, inputDuration, zeroMedia: seekMedia, endMedia: videoEnd };
+  return { seekMedia, inputDuration, zeroMedia: seekMedia, endMedia: videoEnd, head };
 }
 
-function ffmpegArgs(job: VariantJob, cut: VideoCut, zeroDance: number, durationSeconds: number, tmpPath: string): string[] {
+function ffmpegArgs(job: VariantJob, cut: VideoCut, zeroDance: number, durationSeconds: number, tmpPath: string, mix: MixSource | null): string[] {
   const { analysis, alignment, video, danceAudio, bgmAudio, copy } = job;
-  const nudgeSeconds = (job.options.nudgeMs ?? 0) / 1000;
-  const audioStart = danceAudio.startTime;
-  const plan = planAudio({
-    zeroDance,
-    roomZeroDance: cut.seekMedia === null ? 0 : Math.max(0, cut.seekMedia - audioStart),
-    durationSeconds,
-    // Positive nudge = music later = an earlier song time at each instant.
-    mapping: {
-      offsetSeconds: alignment.offsetSeconds - nudgeSeconds * alignment.speed,
-      speed: alignment.speed,
-      bgmSampleRate: bgmAudio.sampleRate,
-      bgmDurationSeconds: bgmAudio.durationSeconds ?? analysis.bgm.durationSeconds,
-    },
-    musicStart: alignment.musicStart,
-    musicEnd: alignment.musicEnd,
-  });
   const danceInput = inputArgs(job.dancePath);
   const seekArgs: string[] = [];
   if (cut.seekMedia !== null) seekArgs.push('-seek_timestamp', '1', '-ss', secondsArg(cut.seekMedia));
   if (cut.inputDuration !== null) seekArgs.push('-t', secondsArg(cut.inputDuration));
   danceInput.splice(danceInput.length - 2, 0, ...seekArgs);
+  let soundArgs: string[];
+  if (mix) {
+    // Our own file, raw PCM: only the file protocol and this demuxer.
+    const fromSample = Math.round((zeroDance - mix.zeroDance) * OUTPUT_SAMPLE_RATE);
+    const totalSamples = Math.max(1, Math.round(durationSeconds * OUTPUT_SAMPLE_RATE));
+    soundArgs = ['-protocol_whitelist', 'file', ...MIX_PCM_ARGS, '-i', fileUrl(mix.path), '-filter_complex', mixSliceGraph(fromSample, totalSamples)];
+  } else {
+    const plan = planAudio({
+      zeroDance,
+      roomZeroDance: cut.seekMedia === null ? 0 : Math.max(0, cut.seekMedia - danceAudio.startTime),
+      durationSeconds,
+      mapping: musicMapping(job, alignment),
+      musicStart: alignment.musicStart,
+      musicEnd: alignment.musicEnd,
+    });
+    soundArgs = [...inputArgs(job.bgmPath), '-filter_complex', audioFilterGraph(plan, danceAudio.index, bgmAudio.index)];
+  }
   return [
     ...danceInput,
-    ...inputArgs(job.bgmPath),
-    '-filter_complex', audioFilterGraph(plan, danceAudio.index, bgmAudio.index),
+    ...soundArgs,
     '-map', `0:${video.index}`, '-map', '[aout]',
     ...videoCodecArgs(video.codec, copy),
-    '-c:a', 'aac', '-b:a', AUDIO_BITRATE, '-ar', String(OUTPUT_SAMPLE_RATE), '-ac', '2',
+    ...AUDIO_ENCODER_ARGS,
     '-sn', '-dn', '-max_muxing_queue_size', '4096',
     ...metadataArgs(analysis.dance.tags),
     '-movflags', '+faststart',
@@ -234,7 +376,7 @@ function ffmpegArgs(job: VariantJob, cut: VideoCut, zeroDance: number, durationS
  * How much later the picture shows than the sound plans for it (s): where the output's first video
  * packets landed compared with the same packets in the input, minus where the sound really starts.
  */
-async function measureSyncError(job: VariantJob, cut: VideoCut, outPath: string): Promise<number> {
+async function measureSyncError(job: VariantJob, cut: PlannedCut, outPath: string): Promise<number> {
   const outInfo = await probeMedia(outPath, { signal: job.options.signal });
   const audioShift = outInfo.audio[0]?.startTime ?? 0;
   const outVideo = outInfo.video[0];
@@ -243,11 +385,9 @@ async function measureSyncError(job: VariantJob, cut: VideoCut, outPath: string)
     // Re-encoded frames keep their timestamps (passthrough); the first one is at or after 0.
     return -audioShift;
   }
-  const firstMedia = cut.seekMedia ?? job.analysis.dance.startTime;
-  const [before, after] = await Promise.all([
-    listVideoPackets(job.dancePath, { streamIndex: job.video.index, fromSeconds: cut.seekMedia ?? undefined, toSeconds: firstMedia + 1, signal: job.options.signal }),
-    listVideoPackets(outPath, { toSeconds: 1, signal: job.options.signal }),
-  ]);
+  // One ffprobe at a time: each costs ~50 MB of resident memory, beside the encoders.
+  const before = cut.head ?? [];
+  const after = await listVideoPackets(outPath, { toSeconds: HEAD_SECONDS, signal: job.options.signal });
   const videoShift = packetShift(before, after, cut.zeroMedia) ?? outVideo.startTime - (firstPts(before) - cut.zeroMedia);
   return videoShift - audioShift;
 }
