@@ -178,10 +178,11 @@ test(`scale-out: ${JOBS} jobs over 2 APIs and 3 workers survive kill -9 of two w
   const redis = new Redis(cluster.redis.url);
   t.after(() => redis.quit());
   const keys = (await redis.keys(`${cluster.prefix}*`)).map((k) => k.slice(cluster.prefix.length)).sort();
-  // Only the insertion counter, the set of job types, the per-day history and BullMQ's per-queue
-  // bookkeeping (never a job) remain.
+  // Only the insertion counter, the set of job types, the per-day history, BullMQ's per-queue
+  // bookkeeping (never a job) and the API nodes' shared rate-limit counters (each expires with its window) remain.
   const bullQueueKeys = new Set(['meta', 'events', 'pc', 'marker', 'stalled-check', 'id']);
-  const ours = keys.filter((k) => !k.startsWith('hist:') && !(k.startsWith('bull:') && bullQueueKeys.has(k.split(':').slice(2).join(':'))));
+  for (const key of keys.filter((k) => k.startsWith('rl:'))) assert.ok((await redis.pttl(cluster.prefix + key)) > 0, `${key} expires`);
+  const ours = keys.filter((k) => !k.startsWith('hist:') && !k.startsWith('rl:') && !(k.startsWith('bull:') && bullQueueKeys.has(k.split(':').slice(2).join(':'))));
   assert.deepEqual(ours, ['n', 'types']);
   assert.ok(keys.some((k) => k.startsWith('hist:')));
   const history = await store.history();

@@ -413,19 +413,21 @@ describe('job routes on a real server', () => {
     assert.equal((await deleteJob(job.jobId)).status, 404, 'a second delete finds nothing');
   });
 
-  test("delete: a result reused from the cache keeps the first job's files; a deleted result is never reused", async () => {
+  test("delete: jobs sharing a cached result own separate files; deleting one never breaks the other; a deleted result is never reused", async () => {
     const first = await runToEnd({ danceFileId: danceId, bgmFileId: bgmId, options: { nudgeMs: 70 } });
     const reused = await runToEnd({ danceFileId: danceId, bgmFileId: bgmId, options: { nudgeMs: 70 } });
     assert.equal(reused.status, 'succeeded');
     const firstFiles = await ownOutputs(first.jobId);
     assert.ok(firstFiles.length >= 2);
-    assert.deepEqual(await ownOutputs(reused.jobId), [], "the reused result points at the first job's files");
-
-    assert.equal((await deleteJob(reused.jobId)).status, 204);
-    assert.deepEqual(await ownOutputs(first.jobId), firstFiles, "the first job's files are not the reused job's to delete");
-    assert.equal((await fetch(`${api.url}${first.result!.variants[0].downloadUrl}`, { headers: auth(token) })).status, 200);
+    assert.equal((await ownOutputs(reused.jobId)).length, firstFiles.length, 'the cache hit got its own copies');
 
     assert.equal((await deleteJob(first.jobId)).status, 204);
+    const dlReused = await fetch(`${api.url}${reused.result!.variants[0].downloadUrl}`, { headers: auth(token) });
+    assert.equal(dlReused.status, 200, "the reused job's download survives the first job's deletion");
+    await dlReused.arrayBuffer();
+    assert.equal((await deleteJob(reused.jobId)).status, 204);
+    assert.deepEqual(await ownOutputs(reused.jobId), []);
+
     const again = await runToEnd({ danceFileId: danceId, bgmFileId: bgmId, options: { nudgeMs: 70 } });
     assert.equal(again.status, 'succeeded');
     assert.ok((await ownOutputs(again.jobId)).length >= 2, 'rendered anew into its own folder, not pointed at deleted files');

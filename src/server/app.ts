@@ -143,10 +143,12 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
 
   // Counting fails open if Redis hiccups (skipOnError): a rate limit must never take the API down.
   const rateLimitRedis = options.rateLimitRedis
-    ? new Redis(options.rateLimitRedis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false })
+    ? new Redis(options.rateLimitRedis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true })
     : null;
   if (rateLimitRedis) {
     rateLimitRedis.on('error', (err) => app.log.warn({ err: err.message }, 'rate-limit redis'));
+    // Connected before the first request, so no early request goes uncounted.
+    await rateLimitRedis.connect().catch((err: Error) => app.log.warn({ err: err.message }, 'rate-limit redis: counting fails open until it connects'));
     app.addHook('onClose', async () => {
       await rateLimitRedis.quit().catch(() => rateLimitRedis.disconnect());
     });
