@@ -8,6 +8,7 @@ import { buildServer, loggerOptions } from '../server/app.ts';
 import { configHelp, describeConfig, loadServerConfig } from '../server/config.ts';
 import { dataDirOf, describeScale, jobSystemOptions, parseScaleOptions, scaleHelp } from './scale-options.ts';
 import type { ScaleOptions } from './scale-options.ts';
+import { stopOnSignal } from './stop-on-signal.ts';
 import { runWorkerNode } from './worker-node.ts';
 
 export const SERVE_USAGE = `Usage: beatsync serve [options]
@@ -67,34 +68,22 @@ export async function serve(argv: readonly string[]): Promise<number> {
     return 1;
   }
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const shutdown = async (signal: string): Promise<void> => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting now');
-        resolve(1);
-        return;
-      }
-      stopping = true;
-      log.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: no new requests, running jobs get the grace period');
-      // New connections are refused at once; open ones (SSE streams, uploads) are cut after the grace period.
-      const closing = app.close();
-      const cut = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs);
-      try {
-        await system.stop({ graceMs: config.shutdownGraceMs });
-        await closing;
-        await system.close();
-        log.info('stopped');
-        resolve(0);
-      } catch (error) {
-        log.error({ err: error }, 'shutdown failed');
-        resolve(1);
-      } finally {
-        clearTimeout(cut);
-      }
-    };
-    process.on('SIGTERM', () => void shutdown('SIGTERM'));
-    process.on('SIGINT', () => void shutdown('SIGINT'));
+  return stopOnSignal(async (signal) => {
+    log.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: no new requests, running jobs get the grace period');
+    // New connections are refused at once; open ones (SSE streams, uploads) are cut after the grace period.
+    const closing = app.close();
+    const cut = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs);
+    try {
+      await system.stop({ graceMs: config.shutdownGraceMs });
+      await closing;
+      await system.close();
+      log.info('stopped');
+    } finally {
+      clearTimeout(cut);
+    }
+  }, {
+    onSecondSignal: (signal) => log.warn({ signal }, 'second signal: exiting now'),
+    onError: (error) => log.error({ err: error }, 'shutdown failed'),
   });
 }
 

@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { JobSystem } from '../jobs/index.ts';
 import type { JobState } from '../jobs/types.ts';
+import { stopOnSignal } from './stop-on-signal.ts';
 
 const STATES: JobState[] = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
 const CHECK_TIMEOUT_MS = 5000;
@@ -111,26 +112,12 @@ export async function runWorkerNode(
     await system.close().catch(() => undefined);
     return 1;
   }
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const shutdown = async (signal: string): Promise<void> => {
-      if (stopping) {
-        resolve(1);
-        return;
-      }
-      stopping = true;
-      log('info', 'worker shutting down: running jobs get the grace period', { signal, graceMs: options.graceMs });
-      try {
-        await system.stop({ graceMs: options.graceMs });
-        await system.close();
-        listener?.close();
-        resolve(0);
-      } catch (error) {
-        log('error', 'shutdown failed', { error: (error as Error).message });
-        resolve(1);
-      }
-    };
-    process.on('SIGTERM', () => void shutdown('SIGTERM'));
-    process.on('SIGINT', () => void shutdown('SIGINT'));
+  return stopOnSignal(async (signal) => {
+    log('info', 'worker shutting down: running jobs get the grace period', { signal, graceMs: options.graceMs });
+    await system.stop({ graceMs: options.graceMs });
+    await system.close();
+    listener?.close();
+  }, {
+    onError: (error) => log('error', 'shutdown failed', { error: (error as Error).message }),
   });
 }

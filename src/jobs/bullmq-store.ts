@@ -12,13 +12,15 @@ import { BeatSyncError } from '../errors.ts';
 import { DEFAULT_BACKOFF, validateBackoff } from './backoff.ts';
 import type { BackoffConfig } from './backoff.ts';
 import { BullQueues } from './bullmq-queues.ts';
-import {
-  badRequest, cancelledJson, cleanError, cleanProgress, decodeCursor, encodeCursor, hashToRecord, leaseLost, optionalString,
-  ownerKey, pairsToHash, randomId, safeUrl, storeFailure, toJson,
-} from './record-codec.ts';
+import { cancelledJson, hashToRecord, ownerKey, pairsToHash, safeUrl, storeFailure } from './record-codec.ts';
 import type { Hash } from './record-codec.ts';
 import { scriptSource, RECORD_SCRIPTS } from './record-scripts.ts';
 import type { RecordScriptName } from './record-scripts.ts';
+import {
+  ALL_STATES, MAX_LIST_LIMIT, QUEUED_PROGRESS, badRequest, checkSubmit, cleanError, cleanProgress, decodeCursor, encodeCursor,
+  leaseLost, randomId, toJson,
+} from './store-common.ts';
+import type { DailyHistory } from './store-common.ts';
 import type {
   Claim, JobError, JobEvent, JobProgress, JobRecord, JobState, JobStats, JobStore, ListQuery, SubmitRequest, SubmitResult,
 } from './types.ts';
@@ -34,20 +36,8 @@ export interface BullMqJobStoreOptions {
   random?: () => number;
 }
 
-export interface DailyHistory {
-  day: string;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-  successRate: number | null;
-  meanDurationSeconds: number | null;
-}
-
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 
-const ALL_STATES: readonly JobState[] = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
-const QUEUED_PROGRESS: JobProgress = { percent: 0, stage: 'queued', message: '' };
-const MAX_LIST_LIMIT = 500;
 /** A submit records its job, then adds it to BullMQ; past this the recovery adds it (the submitter died). */
 const PENDING_GRACE_MS = 5_000;
 /** Claimed jobs whose record was already finished (or gone) are ended in BullMQ and skipped, this many per call at most. */
@@ -126,18 +116,7 @@ export class BullMqJobStore implements JobStore {
   // ---- client side ----
 
   async submit<I, R>(req: SubmitRequest<I>): Promise<SubmitResult<I, R>> {
-    if (!req || typeof req !== 'object') throw badRequest('submit needs a request');
-    if (typeof req.type !== 'string' || req.type.length === 0 || req.type.length > 100) throw badRequest('type must be a non-empty string');
-    const inputJson = toJson(req.input, 'input');
-    const owner = optionalString(req.owner, 'owner', 200);
-    const idempotencyKey = optionalString(req.idempotencyKey, 'idempotencyKey', 200);
-    const cacheKey = optionalString(req.cacheKey, 'cacheKey', 500);
-    const priority = req.priority ?? 0;
-    if (!Number.isInteger(priority) || Math.abs(priority) > 1_000_000) throw badRequest('priority must be an integer');
-    const maxAttempts = req.maxAttempts ?? this.defaultMaxAttempts;
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) throw badRequest('maxAttempts must be 1..100');
-    const estimated = req.estimatedSeconds ?? null;
-    if (estimated !== null && !(Number.isFinite(estimated) && estimated >= 0)) throw badRequest('estimatedSeconds must be >= 0');
+    const { inputJson, owner, idempotencyKey, cacheKey, priority, maxAttempts, estimated } = checkSubmit(req, this.defaultMaxAttempts);
 
     const [created, id] = (await this.script('bsSubmit', randomId(), req.type, inputJson, ownerKey(owner), owner ?? '', priority,
       idempotencyKey ?? '', cacheKey ?? '', maxAttempts, JSON.stringify(QUEUED_PROGRESS), estimated ?? '')) as [number, string];

@@ -1,14 +1,18 @@
 // The embedded JobStore: one SQLite file (node:sqlite), WAL with synchronous=FULL, every transition
 // in a BEGIN IMMEDIATE transaction, so a job exists once submit resolves and survives kill -9.
 // Guarantees and the tests that prove them: src/jobs/README.md.
-import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { BeatSyncError, isErrorCode, messageFor } from '../errors.ts';
+import { BeatSyncError, messageFor } from '../errors.ts';
 import { DEFAULT_BACKOFF, backoffDelay, validateBackoff } from './backoff.ts';
 import type { BackoffConfig } from './backoff.ts';
 import { migrate } from './sqlite-schema.ts';
+import {
+  ALL_STATES, MAX_LIST_LIMIT, QUEUED_PROGRESS, badRequest, checkSubmit, cleanError, cleanProgress, decodeCursor, encodeCursor,
+  leaseLost, randomId, toJson,
+} from './store-common.ts';
+import type { DailyHistory } from './store-common.ts';
 import type {
   Claim, JobError, JobEvent, JobProgress, JobRecord, JobState, JobStats, JobStore, ListQuery, SubmitRequest, SubmitResult,
 } from './types.ts';
@@ -25,16 +29,6 @@ export interface SqliteJobStoreOptions {
   busyTimeoutMs?: number;
   /** Random source for backoff jitter (tests may pin it). */
   random?: () => number;
-}
-
-/** One day of finished jobs, kept after the job rows are purged. */
-export interface DailyHistory {
-  day: string;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-  successRate: number | null;
-  meanDurationSeconds: number | null;
 }
 
 interface JobRow {
@@ -77,65 +71,8 @@ interface EventRow {
   result: string | null;
 }
 
-const ALL_STATES: readonly JobState[] = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
-const QUEUED_PROGRESS: JobProgress = { percent: 0, stage: 'queued', message: '' };
-const MAX_LIST_LIMIT = 500;
-
-/** 128 random bits, URL-safe. */
-export function randomId(): string {
-  return randomBytes(16).toString('base64url');
-}
-
-function badRequest(detail: string): BeatSyncError {
-  return new BeatSyncError('BAD_REQUEST', detail);
-}
-
-function leaseLost(id: string): BeatSyncError {
-  return new BeatSyncError('CONFLICT', `lease on job ${id} is no longer held`);
-}
-
-function toJson(value: unknown, what: string): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    throw new BeatSyncError('BAD_REQUEST', `${what} is not JSON-serialisable`, { cause: err });
-  }
-  if (typeof text !== 'string') throw badRequest(`${what} is not JSON-serialisable`);
-  return text;
-}
-
-function optionalString(value: unknown, what: string, maxLength: number): string | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
-    throw badRequest(`${what} must be a non-empty string of at most ${maxLength} characters`);
-  }
-  return value;
-}
-
-function cleanProgress(p: JobProgress): JobProgress {
-  if (!p || typeof p !== 'object') throw badRequest('progress must be an object');
-  const percent = Number.isFinite(p.percent) ? Math.min(100, Math.max(0, p.percent)) : 0;
-  return { percent, stage: String(p.stage ?? ''), message: String(p.message ?? '') };
-}
-
-function cleanError(e: JobError): JobError {
-  if (!e || typeof e !== 'object' || !isErrorCode(e.code)) throw badRequest('error must carry a known error code');
-  return { code: e.code, message: String(e.message ?? messageFor(e.code)), retryable: Boolean(e.retryable) };
-}
-
 function utcDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
-}
-
-function encodeCursor(n: number): string {
-  return Buffer.from(`n:${n}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): number {
-  const match = /^n:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match) throw badRequest('invalid cursor');
-  return Number(match[1]);
 }
 
 function rowToRecord(row: JobRow): JobRecord {
@@ -219,18 +156,7 @@ export class SqliteJobStore implements JobStore {
   // ---- client side ----
 
   async submit<I, R>(req: SubmitRequest<I>): Promise<SubmitResult<I, R>> {
-    if (!req || typeof req !== 'object') throw badRequest('submit needs a request');
-    if (typeof req.type !== 'string' || req.type.length === 0 || req.type.length > 100) throw badRequest('type must be a non-empty string');
-    const inputJson = toJson(req.input, 'input');
-    const owner = optionalString(req.owner, 'owner', 200);
-    const idempotencyKey = optionalString(req.idempotencyKey, 'idempotencyKey', 200);
-    const cacheKey = optionalString(req.cacheKey, 'cacheKey', 500);
-    const priority = req.priority ?? 0;
-    if (!Number.isInteger(priority) || Math.abs(priority) > 1_000_000) throw badRequest('priority must be an integer');
-    const maxAttempts = req.maxAttempts ?? this.defaultMaxAttempts;
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) throw badRequest('maxAttempts must be 1..100');
-    const estimated = req.estimatedSeconds ?? null;
-    if (estimated !== null && !(Number.isFinite(estimated) && estimated >= 0)) throw badRequest('estimatedSeconds must be >= 0');
+    const { inputJson, owner, idempotencyKey, cacheKey, priority, maxAttempts, estimated } = checkSubmit(req, this.defaultMaxAttempts);
 
     const result = this.tx(() => {
       if (idempotencyKey !== null) {

@@ -1,12 +1,12 @@
 // FileStore on a local directory. A write is never visible half-done: it streams into tmp/ under the
 // same root (same filesystem), is fsynced, renamed into place, and the directory is fsynced.
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, readdir, rename, rmdir, statfs, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { BeatSyncError, toBeatSyncError } from '../errors.ts';
+import { PutMeter, abortError } from './put-meter.ts';
 import { TEMP_PREFIX } from './types.ts';
 import type { FileStore, PutResult, StoredObject } from './types.ts';
 
@@ -46,11 +46,9 @@ export class LocalFileStore implements FileStore {
 
   async put(key: string, source: Readable | AsyncIterable<Uint8Array>, options: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<PutResult> {
     const target = this.pathOf(this.writableKey(key));
-    const { maxBytes, signal } = options;
-    if (maxBytes !== undefined && !(Number.isFinite(maxBytes) && maxBytes >= 0)) throw new BeatSyncError('BAD_REQUEST', 'maxBytes must be >= 0');
+    const { signal } = options;
+    const meter = new PutMeter(options.maxBytes);
     const temp = await this.openTemp();
-    const hash = createHash('sha256');
-    let size = 0;
     // Destroying a Readable wakes a pending read, so an abort does not wait for the next chunk.
     const onAbort = () => {
       if (source instanceof Readable) source.destroy(signal?.reason instanceof Error ? signal.reason : abortError());
@@ -61,9 +59,7 @@ export class LocalFileStore implements FileStore {
       for await (const chunk of source) {
         signal?.throwIfAborted();
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        size += bytes.byteLength;
-        if (maxBytes !== undefined && size > maxBytes) throw new BeatSyncError('FILE_TOO_LARGE', `more than ${maxBytes} bytes`);
-        hash.update(bytes);
+        meter.add(bytes);
         await temp.handle.write(bytes);
       }
       signal?.throwIfAborted();
@@ -78,7 +74,7 @@ export class LocalFileStore implements FileStore {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-    return { key, size, sha256: hash.digest('hex') };
+    return meter.result(key);
   }
 
   /** Moves a finished local file in (the source path is consumed); copies when it sits on another filesystem. */
@@ -91,13 +87,9 @@ export class LocalFileStore implements FileStore {
       if (isErrno(err, 'ENOENT')) throw new BeatSyncError('FILE_NOT_FOUND', 'source file missing');
       throw toBeatSyncError(err);
     }
-    let size = 0;
-    const hash = createHash('sha256');
+    const meter = new PutMeter();
     try {
-      for await (const chunk of handle.createReadStream({ autoClose: false })) {
-        size += (chunk as Buffer).byteLength;
-        hash.update(chunk as Buffer);
-      }
+      for await (const chunk of handle.createReadStream({ autoClose: false })) meter.add(chunk as Buffer);
       // The producer (ffmpeg) may not have synced: make the bytes durable before they get a name.
       await handle.sync();
     } finally {
@@ -111,7 +103,7 @@ export class LocalFileStore implements FileStore {
       await unlink(localPath).catch(() => {});
       return copied;
     }
-    return { key, size, sha256: hash.digest('hex') };
+    return meter.result(key);
   }
 
   async localPath(key: string): Promise<string> {
@@ -281,8 +273,3 @@ export class LocalFileStore implements FileStore {
   }
 }
 
-function abortError(): Error {
-  const err = new Error('The operation was aborted');
-  err.name = 'AbortError';
-  return err;
-}

@@ -18,6 +18,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { BeatSyncError, toBeatSyncError } from '../errors.ts';
 import { validateKey } from './local.ts';
+import { PutMeter, abortError } from './put-meter.ts';
 import { TEMP_PREFIX } from './types.ts';
 import type { FileStore, PutResult, StoredObject } from './types.ts';
 
@@ -77,20 +78,18 @@ export class S3FileStore implements FileStore {
 
   async put(key: string, source: Readable | AsyncIterable<Uint8Array>, options: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<PutResult> {
     this.writableKey(key);
-    const { maxBytes, signal } = options;
-    if (maxBytes !== undefined && !(Number.isFinite(maxBytes) && maxBytes >= 0)) throw new BeatSyncError('BAD_REQUEST', 'maxBytes must be >= 0');
+    const { signal } = options;
+    const counted = new PutMeter(options.maxBytes);
     signal?.throwIfAborted();
-    const hash = createHash('sha256');
-    let size = 0;
     // Counts, hashes and enforces the limit while the bytes pass, before any part is sent.
     const meter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
-        size += chunk.byteLength;
-        if (maxBytes !== undefined && size > maxBytes) {
-          done(new BeatSyncError('FILE_TOO_LARGE', `more than ${maxBytes} bytes`));
+        try {
+          counted.add(chunk);
+        } catch (err) {
+          done(err as Error);
           return;
         }
-        hash.update(chunk);
         done(null, chunk);
       },
     });
@@ -126,7 +125,7 @@ export class S3FileStore implements FileStore {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-    return { key, size, sha256: hash.digest('hex') };
+    return counted.result(key);
   }
 
   /** Uploads a finished local file, then removes it (the source is consumed, as with the local store). */
@@ -308,8 +307,3 @@ function extensionOf(key: string): string {
   return match ? match[0] : '';
 }
 
-function abortError(): Error {
-  const err = new Error('The operation was aborted');
-  err.name = 'AbortError';
-  return err;
-}

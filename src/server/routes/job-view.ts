@@ -4,6 +4,7 @@ import { BeatSyncError, messageFor } from '../../errors.ts';
 import type { Lang } from '../../errors.ts';
 import type { JobEvent, JobRecord, JobState, JobStore } from '../../jobs/types.ts';
 import { TERMINAL_STATES } from '../../jobs/types.ts';
+import type { SyncJobResult } from '../../jobs/types/beatsync-sync.ts';
 import type { VariantName } from '../../pipeline/types.ts';
 
 export const SYNC_JOB_TYPE = 'beatsync.sync';
@@ -19,20 +20,6 @@ export interface SyncInput {
   danceFileId: string;
   bgmFileId: string;
   options?: SyncOptions;
-}
-
-export interface SyncOutput {
-  variant: VariantName;
-  file: string;
-  key: string;
-  sizeBytes: number;
-  durationSeconds: number;
-  flagged?: boolean;
-}
-
-export interface SyncJobResult {
-  variants: SyncOutput[];
-  report: unknown;
 }
 
 export type SyncJob = JobRecord<SyncInput, SyncJobResult>;
@@ -78,7 +65,7 @@ export function resultView(job: SyncJob) {
       downloadUrl: `${links.outputs[v.variant]}?download=1`,
     })),
     reportUrl: links.report,
-    report: (job.result.report ?? {}) as Record<string, unknown>,
+    report: job.result.report ?? {},
   };
 }
 
