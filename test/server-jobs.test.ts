@@ -24,7 +24,7 @@ interface JobView {
   createdAt: string;
   finishedAt: string | null;
   expiresAt: string | null;
-  result: null | { variants: VariantView[]; reportUrl: string; report: { alignment: { offsetSeconds: number; speed: number }; nudgeMs: number; variants: { variant: string; danceStart: number }[] } };
+  result: null | { variants: VariantView[]; reportUrl: string; report: { alignment: { offsetSeconds: number; speed: number }; nudgeMs: number; variants: { variant: string; danceStart: number }[]; envelopes?: { frameSeconds: number; dance: number[]; bgm: { startSeconds: number; values: number[] } } } };
   error: null | { code: string; message: string; retryable: boolean };
 }
 interface ErrorAnswer { error: { code: string; message: string } }
@@ -138,8 +138,16 @@ describe('job routes on a real server', () => {
     assert.ok(job.result);
     const expires = Date.parse(job.expiresAt!) - Date.parse(job.finishedAt!);
     assert.equal(expires, api.config.retentionSeconds * 1000, 'outputs expire after the retention period');
-    const { alignment, nudgeMs } = job.result.report;
+    const { alignment, nudgeMs, envelopes } = job.result.report;
     assert.ok(Math.abs(alignment.offsetSeconds - pair.offsetSeconds) < 0.005, `found offset ${alignment.offsetSeconds}`);
+    // The picture's loudness curves come with the result: the recording whole, the song over the span it covers.
+    assert.ok(envelopes, 'report.envelopes');
+    const danceSeconds = 6; // makeApiSyncPair's default recording, all inside the song
+    const frames = (seconds: number) => seconds / envelopes.frameSeconds;
+    assert.ok(Math.abs(envelopes.dance.length - frames(danceSeconds)) <= 2, `${envelopes.dance.length} dance frames`);
+    assert.ok(Math.abs(envelopes.bgm.values.length - frames(danceSeconds + 0.5)) <= 2, `${envelopes.bgm.values.length} song frames`);
+    assert.ok(Math.abs(envelopes.bgm.startSeconds - Math.max(0, alignment.offsetSeconds - 0.25)) < 0.01);
+    assert.ok(envelopes.dance.some((db) => db > -40) && envelopes.bgm.values.every((db) => db >= -100 && db <= 0));
 
     const dir = await mkdtemp(join(tmpdir(), 'beatsync-dl-'));
     scratch.push(dir);
@@ -361,6 +369,8 @@ describe('job routes on a real server', () => {
     const succeeded = await getJson<{ jobs: JobView[] }>(`${api.url}/api/jobs?status=succeeded`, token);
     assert.ok(succeeded.body.jobs.length >= 2);
     assert.ok(succeeded.body.jobs.every((j) => j.status === 'succeeded'));
+    // The history list stays small: the picture's curves come only with the single job.
+    assert.ok(succeeded.body.jobs.every((j) => j.result && j.result.report.alignment && !('envelopes' in j.result.report)));
     assert.equal((await getJson(`${api.url}/api/jobs?status=sleeping`, token)).status, 400);
 
     const stats = await getJson<{ successRate: number; meanDurationSeconds: number; queueDepth: number; byState: Record<string, number> }>(`${api.url}/api/stats`, token);

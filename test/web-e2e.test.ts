@@ -54,6 +54,15 @@ describe('web page in chromium', { timeout: 180_000 }, () => {
   const jobIdOf = (p: Page): string => decodeURIComponent(/#\/job\/([^/?#]+)/.exec(p.url())?.[1] ?? '');
   const tokenOf = (p: Page): Promise<string> => p.evaluate(() => localStorage.getItem('beatsync.token') ?? '');
 
+  /** Pixels of the music curve's colour on the alignment canvas. */
+  const musicInk = (p: Page): Promise<number> => p.$eval('canvas.alignment', (c) => {
+    const canvas = c as HTMLCanvasElement;
+    const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    let music = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i + 2] > 150 && data[i] < 90) music++;
+    return music;
+  });
+
   async function chooseBoth(p: Page, dance: string, bgm: string): Promise<void> {
     await p.setInputFiles('#file-dance', dance);
     await p.setInputFiles('#file-bgm', bgm);
@@ -97,13 +106,7 @@ describe('web page in chromium', { timeout: 180_000 }, () => {
       .map((id) => JSON.parse(localStorage.getItem(`beatsync.env.${id}`) ?? 'null') as { values: number[] } | null));
     assert.equal(envs.length, 2);
     for (const env of envs) assert.ok(env && env.values.length > 100 && env.values.some((v) => v > 0.5), 'an envelope with sound in it');
-    const inked = await page.$eval('canvas.alignment', (c) => {
-      const canvas = c as HTMLCanvasElement;
-      const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-      let music = 0;
-      for (let i = 0; i < data.length; i += 4) if (data[i + 2] > 150 && data[i] < 90) music++;
-      return music;
-    });
+    const inked = await musicInk(page);
     assert.ok(inked > 200, `the music curve is drawn (${inked} px)`);
     await screenshot(page, '04-result');
 
@@ -130,12 +133,19 @@ describe('web page in chromium', { timeout: 180_000 }, () => {
 
   test('desktop: the same job side by side, and the history page', async () => {
     assert.ok(resultHash, 'the flow test made a job');
-    const desk = await browser.newContext({ viewport: DESKTOP, storageState: await phone.storageState(), locale: 'en-US' });
+    // Another device: the same token and job list, but none of the curves the phone measured while uploading.
+    const state = await phone.storageState();
+    for (const origin of state.origins) origin.localStorage = origin.localStorage.filter((e) => !e.name.startsWith('beatsync.env'));
+    const desk = await browser.newContext({ viewport: DESKTOP, storageState: state, locale: 'en-US' });
     try {
       const p = await desk.newPage();
       await p.goto(`${api.url}/${resultHash}`);
       await p.waitForSelector('#player');
       await p.waitForFunction(() => (document.querySelector<HTMLVideoElement>('#player')?.readyState ?? 0) >= 1);
+      // The picture is drawn from the server's curves.
+      await p.waitForFunction(() => document.querySelector('.picture-note')?.textContent === '');
+      assert.equal(await p.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('beatsync.env')).length), 0);
+      assert.ok(await musicInk(p) > 200, 'the music curve is drawn from the server\'s curves');
       await screenshot(p, '04-result');
       await p.click('.compare-toggle');
       await p.waitForSelector('.compare video');

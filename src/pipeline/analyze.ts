@@ -4,6 +4,7 @@ import type { Alignment } from '../align/types.ts';
 import { BeatSyncError, toBeatSyncError } from '../errors.ts';
 import { checkBgmInput, checkDanceInput, decodeAudio, probeMedia } from '../media/index.ts';
 import type { MediaInfo } from '../media/types.ts';
+import { loudnessEnvelopes } from './envelopes.ts';
 import { elapsedMs, stageReporter, throwIfCancelled } from './progress.ts';
 import type { Analysis, AnalyzeOptions } from './types.ts';
 
@@ -51,10 +52,11 @@ export async function analyzeFiles(dancePath: string, bgmPath: string, options: 
       throw new BeatSyncError('NO_MATCH', `the song was not found in the recording (confidence ${alignment.confidence.toFixed(2)})`);
     }
     const alternate = await findAlternate(input, alignment);
+    const envelopes = loudnessEnvelopes(danceSamples, bgmSamples, ANALYSIS_SAMPLE_RATE, alignment);
     release(danceSamples, bgmSamples);
     timings.analyze = elapsedMs(start);
     report('analyze', 1, 'Song found');
-    return { alignment, dance, bgm, alternate, timings };
+    return { alignment, dance, bgm, alternate, timings, envelopes };
   } catch (error) {
     throw toBeatSyncError(error);
   }

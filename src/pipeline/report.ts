@@ -15,6 +15,7 @@ export function buildReport(args: {
   timings: Record<string, number>;
 }): SyncReport {
   const { analysis } = args;
+  const envelopes = analysis.envelopes ? { envelopes: analysis.envelopes } : {};
   const danceVideo = analysis.dance.video[0];
   const danceAudio = analysis.dance.audio[0];
   const bgmAudio = analysis.bgm.audio[0];
@@ -37,6 +38,7 @@ export function buildReport(args: {
     },
     variants: args.variants,
     timings: args.timings,
+    ...envelopes,
   };
 }
 

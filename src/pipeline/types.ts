@@ -1,6 +1,9 @@
 // What the sync pipeline takes and gives: used by the CLI and the job system.
 import type { Alignment } from '../align/types.ts';
 import type { MediaInfo } from '../media/types.ts';
+import type { LoudnessEnvelopes } from './envelopes.ts';
+
+export type { LoudnessEnvelopes } from './envelopes.ts';
 
 export type VariantName = 'trimmed' | 'full' | 'alternate';
 
@@ -25,6 +28,8 @@ export interface Analysis {
   /** A plausible second alignment (drives the `alternate` variant), or null. */
   alternate: Alignment | null;
   timings: Record<string, number>;
+  /** Loudness curves for the page's picture (absent in analyses saved before they existed). */
+  envelopes?: LoudnessEnvelopes;
 }
 
 export interface RenderOptions extends AnalyzeOptions {
@@ -57,6 +62,8 @@ export interface SyncReport {
   bgm: { durationSeconds: number; container: string; audio: string };
   variants: RenderedVariant[];
   timings: Record<string, number>;
+  /** Loudness curves for drawing the alignment (absent in older reports). */
+  envelopes?: LoudnessEnvelopes;
 }
 
 export interface SyncResult {

@@ -74,6 +74,8 @@ export interface JobView {
       nudgeMs?: number;
       dance?: { durationSeconds: number };
       variants?: { variant: VariantName; danceStart: number; danceEnd: number }[];
+      /** Loudness in dBFS per frame, measured by the server (older reports have none). */
+      envelopes?: { frameSeconds: number; dance: number[]; bgm: { startSeconds: number; values: number[] } };
     };
   };
   error: ApiErrorBody | null;

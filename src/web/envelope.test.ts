@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { envelope, fileEnvelope, mono, pictureCurves, similarity, valueAt } from './envelope.ts';
+import { loudnessEnvelopes } from '../pipeline/envelopes.ts';
+import { envelope, fileEnvelope, mono, pictureCurves, serverEnvelopes, similarity, valueAt } from './envelope.ts';
 
 const RATE = 8000;
 
@@ -63,6 +64,20 @@ test('pictureCurves: at the true offset the two curves look alike; at a wrong on
   // A nudge moves the music later: curves shifted by 1.1 s of nudge match the "wrong" offset.
   const nudged = pictureCurves(recEnv, musicEnv, { offsetSeconds: offset + 1.1, speed: 1 }, 1100, 200);
   assert.ok(similarity(nudged.recording, nudged.music) > 0.9);
+});
+
+test('serverEnvelopes: the server dB curves (the song one starting near the offset) draw the same picture', () => {
+  const music = song(20);
+  const offset = 6.3;
+  const rec = music.slice(Math.round(offset * RATE), Math.round((offset + 8) * RATE)).map((v) => v * 0.5);
+  const { recording, music: musicEnv } = serverEnvelopes(loudnessEnvelopes(rec, music, RATE, { offsetSeconds: offset, speed: 1 }));
+  assert.ok(musicEnv.start! > 5 && musicEnv.start! < offset, 'the song curve covers only the recording\'s span');
+  assert.ok(recording.values.every((v) => v >= 0 && v <= 1));
+  const right = pictureCurves(recording, musicEnv, { offsetSeconds: offset, speed: 1 }, 0, 200);
+  assert.ok(similarity(right.recording, right.music) > 0.9, `right ${similarity(right.recording, right.music)}`);
+  assert.ok(Math.abs(right.seconds - 8) < 0.06);
+  const wrong = pictureCurves(recording, musicEnv, { offsetSeconds: offset, speed: 1 }, 150, 200);
+  assert.ok(similarity(wrong.recording, wrong.music) < similarity(right.recording, right.music));
 });
 
 test('mono averages channels', () => {

@@ -6,6 +6,8 @@ export interface FileEnvelope {
   /** Seconds per value. */
   step: number;
   values: number[];
+  /** File time of the first value (0 when absent). */
+  start?: number;
 }
 
 export interface PictureCurves {
@@ -39,8 +41,17 @@ export function envelope(samples: Float32Array, sampleRate: number, points: numb
 
 /** RMS → 0..1 over a 54 dB range (quiet room talk stays visible next to loud music). */
 function toUnit(rms: number): number {
-  const db = 20 * Math.log10(rms + 1e-9);
-  return Math.min(1, Math.max(0, (db + 54) / 54));
+  return dbToUnit(20 * Math.log10(rms + 1e-9));
+}
+
+const dbToUnit = (db: number): number => Math.min(1, Math.max(0, (db + 54) / 54));
+
+/** The server's curves (dBFS per frame, the song's from BGM time `startSeconds`) on the browser's 0..1 scale. */
+export function serverEnvelopes(env: { frameSeconds: number; dance: number[]; bgm: { startSeconds: number; values: number[] } }): { recording: FileEnvelope; music: FileEnvelope } {
+  return {
+    recording: { step: env.frameSeconds, values: env.dance.map(dbToUnit) },
+    music: { step: env.frameSeconds, values: env.bgm.values.map(dbToUnit), start: env.bgm.startSeconds },
+  };
 }
 
 /** A whole file's envelope: 50 ms steps, coarser for long files (at most ~4000 values, a few tens of KB stored). */
@@ -53,7 +64,7 @@ export function fileEnvelope(samples: Float32Array, sampleRate: number): FileEnv
 
 /** The envelope at time t (linear between steps); 0 outside the file. */
 export function valueAt(env: FileEnvelope, t: number): number {
-  const x = t / env.step - 0.5;
+  const x = (t - (env.start ?? 0)) / env.step - 0.5;
   if (x < -0.5 || x > env.values.length - 0.5) return 0;
   const i = Math.max(0, Math.min(env.values.length - 1, Math.floor(x)));
   const j = Math.min(env.values.length - 1, i + 1);

@@ -3,7 +3,7 @@
 import { ApiError, submitJob, withToken } from './api.ts';
 import type { Alignment, JobView, VariantName, VariantView } from './api.ts';
 import { drawAlignment, MAX_DECODE_BYTES, NudgePreview, POINTS } from './alignment.ts';
-import { pictureCurves } from './envelope.ts';
+import { pictureCurves, serverEnvelopes } from './envelope.ts';
 import type { FileEnvelope, PictureCurves } from './envelope.ts';
 import { h, setText } from './dom.ts';
 import { formatDate, lang, nextStep, t } from './i18n.ts';
@@ -128,8 +128,11 @@ export function renderResult(host: HTMLElement, job: JobView, navigate: (hash: s
   async function buildPicture(): Promise<void> {
     if (!alignment) return;
     setText(pictureNote, t('alignmentLoading'));
+    // The browser's own curves (finer) when this device uploaded the files, else the server's.
     const [recording, music] = await Promise.all([envelopeFor(job.input.danceFileId), envelopeFor(job.input.bgmFileId)]);
-    fileEnvelopes = recording && music ? { recording, music } : null;
+    const fromServer = report.envelopes ? serverEnvelopes(report.envelopes) : null;
+    fileEnvelopes = recording && music ? { recording, music } : fromServer;
+    // Only jobs finished before the server measured curves can lack both.
     setText(pictureNote, fileEnvelopes ? '' : t('alignmentNoLocal'));
     recompute();
   }

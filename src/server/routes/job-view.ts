@@ -52,8 +52,11 @@ export function errorView(error: JobRecord['error'], lang: Lang) {
   return { code: error.code, message: messageFor(error.code, lang), retryable: error.retryable };
 }
 
-export function resultView(job: SyncJob) {
+/** `envelopes: false` leaves out the picture's loudness curves (the history list does not draw them). */
+export function resultView(job: SyncJob, options: { envelopes?: boolean } = {}) {
   if (job.state !== 'succeeded' || !job.result) return null;
+  const report: Partial<SyncJobResult['report']> = { ...job.result.report };
+  if (options.envelopes === false) delete report.envelopes;
   const links = jobLinks(job.id);
   return {
     variants: (job.result.variants ?? []).map((v) => ({
@@ -65,7 +68,7 @@ export function resultView(job: SyncJob) {
       downloadUrl: `${links.outputs[v.variant]}?download=1`,
     })),
     reportUrl: links.report,
-    report: job.result.report ?? {},
+    report,
   };
 }
 
@@ -75,7 +78,7 @@ export function expiresAt(job: JobRecord, retentionMs: number | null): string | 
   return iso(job.finishedAt + retentionMs);
 }
 
-export function jobView(job: SyncJob, extra: { lang: Lang; queuePosition: number | null; retentionMs: number | null }) {
+export function jobView(job: SyncJob, extra: { lang: Lang; queuePosition: number | null; retentionMs: number | null; envelopes?: boolean }) {
   return {
     jobId: job.id,
     status: job.state,
@@ -94,7 +97,7 @@ export function jobView(job: SyncJob, extra: { lang: Lang; queuePosition: number
       bgmFileId: job.input.bgmFileId,
       options: job.input.options ?? {},
     },
-    result: resultView(job),
+    result: resultView(job, { envelopes: extra.envelopes }),
     error: errorView(job.error, extra.lang),
     links: jobLinks(job.id),
   };
@@ -156,6 +159,20 @@ const linksSchema = {
   },
 } as const;
 
+const numbers = { type: 'array', items: { type: 'number' } } as const;
+
+/** Loudness curves for drawing the alignment (reports made before they existed have none). */
+const envelopesSchema = {
+  type: 'object',
+  description: 'RMS loudness in dBFS per frame: the recording from its start, the song from BGM time `bgm.startSeconds`.',
+  properties: {
+    frameSeconds: { type: 'number' },
+    dance: numbers,
+    bgm: { type: 'object', properties: { startSeconds: { type: 'number' }, values: numbers }, required: ['startSeconds', 'values'] },
+  },
+  required: ['frameSeconds', 'dance', 'bgm'],
+} as const;
+
 const resultSchema = nullable({
   type: 'object',
   properties: {
@@ -174,7 +191,12 @@ const resultSchema = nullable({
       },
     },
     reportUrl: { type: 'string' },
-    report: { type: 'object', additionalProperties: true, description: 'The alignment report (offset, drift, confidence, timings).' },
+    report: {
+      type: 'object',
+      additionalProperties: true,
+      description: 'The alignment report (offset, drift, confidence, timings).',
+      properties: { envelopes: envelopesSchema },
+    },
   },
 });
 

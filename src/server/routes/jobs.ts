@@ -25,8 +25,8 @@ export default async function jobRoutes(app: FastifyInstance, opts: JobRoutesOpt
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
   const store = (): JobStore => app.system.store;
   const retentionMs = (): number => app.config.retentionSeconds * 1000;
-  const view = async (job: SyncJob, request: FastifyRequest) =>
-    jobView(job, { lang: request.lang, queuePosition: await queuePositionOf(store(), job), retentionMs: retentionMs() });
+  const view = async (job: SyncJob, request: FastifyRequest, envelopes = true) =>
+    jobView(job, { lang: request.lang, queuePosition: await queuePositionOf(store(), job), retentionMs: retentionMs(), envelopes });
 
   const cancelAndView = async (job: SyncJob, request: FastifyRequest) => {
     await store().cancel(job.id);
@@ -178,7 +178,7 @@ export default async function jobRoutes(app: FastifyInstance, opts: JobRoutesOpt
     const jobs = [];
     for (const job of page.jobs) {
       if (job.type !== SYNC_JOB_TYPE) continue;
-      jobs.push(await view(job as SyncJob, request));
+      jobs.push(await view(job as SyncJob, request, false));
     }
     return { jobs, nextCursor: page.nextCursor };
   });
