@@ -1,17 +1,8 @@
 // Signal arithmetic for the corpus: seeded randomness, drift resampling with exact timing, mixing at a set SNR,
 // clipping and synthetic room impulse responses.
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same corpus on every machine. */
-export function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG: the same seed gives the same corpus on every machine (shared with the engine's test signals). */
+export { rng as makeRng } from '../../src/align/test-signals.ts';
 
 export function gaussian(rng: () => number): number {
   const u = Math.max(rng(), 1e-12);

@@ -35,17 +35,9 @@ export type Progress = { percent: number; stage: string; message: string };
 export type JobStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled';
 export type VariantName = 'trimmed' | 'full' | 'alternate';
 
-export interface Alignment {
-  offsetSeconds: number;
-  speed: number;
-  driftPpm: number;
-  confidence: number;
-  matched: boolean;
-  musicStart: number;
-  musicEnd: number;
-  windowsUsed?: number;
-  windowsTotal?: number;
-}
+// The server sends the engine's own alignment object.
+import type { Alignment } from '../align/types.ts';
+export type { Alignment };
 
 export interface VariantView {
   variant: VariantName;
