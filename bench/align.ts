@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import type { Truth } from './lib/cases.ts';
 import { loadAnalyzer, root } from './lib/engine.ts';
 import { fmt, machine, maxAbs, median } from './lib/stats.ts';
+import type { CaseEntry } from './lib/generate.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,16 +33,8 @@ function cpuMsOfSelfAndChildren(): number {
   return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10;
 }
 
-interface ManifestCase {
-  id: string;
-  dance: string;
-  bgm: string;
-  truth: Truth | null;
-  expectMatch: boolean;
-  conditions: string[];
-  durationSeconds: number;
-  bgmDurationSeconds: number;
-}
+/** A manifest entry as bench/corpus.ts writes it. */
+type ManifestCase = CaseEntry;
 
 if (values['time-pair']) {
   const [dance, bgm] = values['time-pair'];
