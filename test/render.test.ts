@@ -29,7 +29,8 @@ let analysis: Analysis;
 function alignment(over: Partial<Alignment> = {}): Alignment {
   return {
     offsetSeconds: OFFSET, speed: SPEED, driftPpm: (SPEED - 1) * 1e6, confidence: 1, matched: true,
-    musicStart: MUSIC_FROM, musicEnd: MUSIC_TO, candidates: [], windowsUsed: 10, windowsTotal: 10, ...over,
+    musicStart: MUSIC_FROM, musicEnd: MUSIC_TO, candidates: [], windowsUsed: 10, windowsTotal: 10, ambiguous: false,
+    segments: [{ danceStart: MUSIC_FROM, danceEnd: MUSIC_TO, offsetSeconds: OFFSET, speed: SPEED, driftPpm: (SPEED - 1) * 1e6, confidence: 1 }], ...over,
   };
 }
 

@@ -16,7 +16,7 @@ import { createMatcher, parabolicOffset, stackPeak } from './gcc.ts';
 import type { Matcher, Stack, WindowMatch } from './gcc.ts';
 import type { AlignCandidate, AlignInput, AlignOptions, Alignment } from './types.ts';
 
-export type { AlignCandidate, AlignInput, AlignOptions, Alignment } from './types.ts';
+export type { AlignCandidate, AlignInput, AlignOptions, AlignSegment, Alignment } from './types.ts';
 
 /** Mono rate (Hz) the pipeline decodes both files at before calling the engine. */
 export const ANALYSIS_SAMPLE_RATE = 16000;
@@ -269,6 +269,8 @@ async function chooseAndFinish(ctx: Context, hypotheses: Hypothesis[], progressF
     musicStart: span.start,
     musicEnd: span.end,
     candidates,
+    ambiguous: false,
+    segments: matched ? [{ danceStart: span.start, danceEnd: span.end, offsetSeconds: result.offset, speed: result.speed, driftPpm: (result.speed - 1) * 1e6, confidence: round(confidence, 4) }] : [],
     windowsUsed: fit.inliers.length,
     windowsTotal: final.matches.length,
   };
@@ -610,6 +612,8 @@ function unmatched(input: AlignInput): Alignment {
     musicStart: 0,
     musicEnd: input.sampleRate > 0 ? input.dance.length / input.sampleRate : 0,
     candidates: [],
+    ambiguous: false,
+    segments: [],
     windowsUsed: 0,
     windowsTotal: 0,
   };

@@ -24,6 +24,19 @@ export interface AlignCandidate {
   score: number;
 }
 
+/** One stretch of the recording that follows one mapping (a run-through; a restart begins a new one). */
+export interface AlignSegment {
+  /** Dance time (s) where this stretch's music starts / ends. */
+  danceStart: number;
+  danceEnd: number;
+  /** BGM time at dance time 0 on this stretch's line: BGM time = offsetSeconds + speed × dance time. */
+  offsetSeconds: number;
+  speed: number;
+  driftPpm: number;
+  /** Calibrated probability that this stretch's mapping is right (0..1). */
+  confidence: number;
+}
+
 export interface Alignment {
   /** BGM time at dance time 0, seconds (may be negative: the recording starts before the song). */
   offsetSeconds: number;
@@ -44,6 +57,19 @@ export interface Alignment {
   musicEnd: number;
   /** Runner-up offsets (not the winner), strongest first. */
   candidates: AlignCandidate[];
+  /**
+   * True when two or more places in the song explain the recording equally well (an exact repeat with
+   * nothing inside the recording to tell them apart): `candidates[0]` is the other place, and the
+   * confidence is then at most 0.5.
+   */
+  ambiguous: boolean;
+  /**
+   * Every stretch of music found, in dance-time order (restarts, several run-throughs). The top-level
+   * offset/speed/musicStart/musicEnd describe the longest one. Empty when not matched.
+   */
+  segments: AlignSegment[];
+  /** Stretches that followed a mapping of their own but were too short to keep (< ~5 s). */
+  droppedSegments?: { danceStart: number; danceEnd: number }[];
   /** Fine-stage windows that agreed with the fit / windows measured. */
   windowsUsed: number;
   windowsTotal: number;
