@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'TIMEOUT',
   'CANCELLED',
   'RATE_LIMITED',
+  'TOO_MANY_JOBS',
   'UNAUTHORIZED',
   'NOT_FOUND',
   'CONFLICT',
@@ -44,6 +45,12 @@ const CODES: Record<ErrorCode, CodeInfo> = {
   RESOURCE_LIMIT: { status: 503, retryable: true, en: 'The server is busy right now. Please try again in a few minutes.', zh: '服务器繁忙，请几分钟后再试。' },
   TIMEOUT: { status: 504, retryable: true, en: 'Processing took too long and was stopped.', zh: '处理时间过长，已被停止。' },
   CANCELLED: { status: 409, retryable: false, en: 'The job was cancelled.', zh: '任务已取消。' },
+  TOO_MANY_JOBS: {
+    status: 429,
+    retryable: true,
+    en: 'You already have the most videos waiting that one account may queue. Please wait until some have finished, then submit again.',
+    zh: '您排队等待处理的视频已达上限，请等部分完成后再提交。',
+  },
   RATE_LIMITED: { status: 429, retryable: true, en: 'Too many requests. Please slow down and try again shortly.', zh: '请求过于频繁，请稍后再试。' },
   UNAUTHORIZED: { status: 401, retryable: false, en: 'Please sign in again (missing or invalid token).', zh: '请重新登录（令牌缺失或无效）。' },
   NOT_FOUND: { status: 404, retryable: false, en: 'Not found.', zh: '未找到。' },
@@ -63,13 +70,16 @@ export class BeatSyncError extends Error {
   readonly retryable: boolean;
   /** Technical detail for logs and reports (never a stack trace, never a host path in API answers). */
   readonly detail: string | undefined;
+  /** Seconds after which trying again is worth it (HTTP `Retry-After`), when known. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: ErrorCode, detail?: string, options?: { retryable?: boolean; cause?: unknown }) {
+  constructor(code: ErrorCode, detail?: string, options?: { retryable?: boolean; cause?: unknown; retryAfterSeconds?: number }) {
     super(detail ? `${CODES[code].en} (${detail})` : CODES[code].en, { cause: options?.cause });
     this.name = 'BeatSyncError';
     this.code = code;
     this.retryable = options?.retryable ?? CODES[code].retryable;
     this.detail = detail;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 
   toJSON(lang: Lang = 'en'): ErrorJson {
