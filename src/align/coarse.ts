@@ -1,5 +1,6 @@
-// Coarse search: cross-correlates the band envelopes of both whole signals over every lag, for a
-// few clock-drift hypotheses, and keeps the strongest distinct peaks as candidates.
+// Coarse search: cross-correlates the band envelopes of the whole recording with each given song
+// envelope (the song, and its time-reversed copy as a null) over every lag, for a few clock-drift
+// hypotheses, and keeps the strongest distinct peaks of each as candidates.
 import type { Envelopes } from './envelope.ts';
 import { fftSizeFor, getFft } from './fft.ts';
 
@@ -16,18 +17,22 @@ export interface CoarseCandidate {
 /** Smallest overlap (frames) whose correlation is trusted: tiny overlaps give wild z-scores. */
 const MIN_OVERLAP_FRAMES = 800;
 
+/** Candidates for each song envelope in `bgms` (all of the same length), strongest first. */
 export async function coarseCandidates(
   dance: Envelopes,
-  bgm: Envelopes,
+  bgms: Envelopes[],
   maxDriftPpm: number,
   maxCandidates: number,
-): Promise<CoarseCandidate[]> {
+  /** Largest spacing of the drift hypotheses (relative speed), so that the fine stage can use long windows. */
+  maxSpeedStep = Infinity,
+): Promise<CoarseCandidate[][]> {
   const nd = dance.frames;
-  const nb = bgm.frames;
-  if (nd < 2 || nb < 2) return [];
+  const nb = bgms[0]?.frames ?? 0;
+  if (nd < 2 || nb < 2) return bgms.map(() => []);
+  const bgm = bgms[0];
   const maxSpeedDev = Math.max(0, maxDriftPpm) * 1e-6;
   // Hypotheses close enough that the residual drift smears a peak by ≤ 3 frames across the recording.
-  const step = 3 / nd;
+  const step = Math.min(3 / nd, maxSpeedStep);
   const half = Math.min(12, Math.ceil(maxSpeedDev / step));
   const speeds: number[] = [];
   for (let i = -half; i <= half; i++) speeds.push(1 + (half === 0 ? 0 : (i * maxSpeedDev) / half));
@@ -37,39 +42,43 @@ export async function coarseCandidates(
   const size = fftSizeFor(ndMax + nb);
   const fft = await getFft(size);
   const bands = dance.bands.length;
-  const bgmSpectra = bgm.bands.map((band) => {
-    const spec = new Float32Array(size);
-    fft.forward(band, spec);
-    return spec;
-  });
+  const bgmSpectra = bgms.map((b) =>
+    b.bands.map((band) => {
+      const spec = new Float32Array(size);
+      fft.forward(band, spec);
+      return spec;
+    }),
+  );
+  const danceSpectra = dance.bands.map(() => new Float32Array(size));
 
   const warped = new Float32Array(size);
-  const spec = new Float32Array(size);
   const sum = new Float32Array(size);
   const corr = new Float32Array(size);
   const z = new Float32Array(size);
-  const found: CoarseCandidate[] = [];
+  const found: CoarseCandidate[][] = bgms.map(() => []);
   for (const speed of speeds) {
-    sum.fill(0);
     const nw = Math.floor((nd - 1) * speed) + 1;
     for (let b = 0; b < bands; b++) {
       warpInto(dance.bands[b], speed, nw, warped);
-      fft.forward(warped.subarray(0, nw), spec);
-      accumulateCrossSpectrum(spec, bgmSpectra[b], sum);
+      fft.forward(warped.subarray(0, nw), danceSpectra[b]);
     }
-    fft.inverse(sum, corr);
     const minOverlap = Math.min(nw, nb, MIN_OVERLAP_FRAMES);
-    // z(o) = r(o) / sqrt(bands × overlap(o)): comparable across lags with different overlaps.
     const lo = -(nw - 1);
-    for (let o = lo; o < nb; o++) {
-      const overlap = Math.max(minOverlap, Math.min(nb, o + nw) - Math.max(0, o));
-      z[o - lo] = corr[o >= 0 ? o : size + o] / size / Math.sqrt(bands * overlap);
-    }
-    for (const peak of topPeaks(z.subarray(0, nb - lo), maxCandidates)) {
-      found.push({ offsetSeconds: (peak.index + lo) / bgm.frameRate, speed, speedError, z: peak.z });
-    }
+    bgmSpectra.forEach((spectra, k) => {
+      sum.fill(0);
+      for (let b = 0; b < bands; b++) accumulateCrossSpectrum(danceSpectra[b], spectra[b], sum);
+      fft.inverse(sum, corr);
+      // z(o) = r(o) / sqrt(bands × overlap(o)): comparable across lags with different overlaps.
+      for (let o = lo; o < nb; o++) {
+        const overlap = Math.max(minOverlap, Math.min(nb, o + nw) - Math.max(0, o));
+        z[o - lo] = corr[o >= 0 ? o : size + o] / size / Math.sqrt(bands * overlap);
+      }
+      for (const peak of topPeaks(z.subarray(0, nb - lo), maxCandidates)) {
+        found[k].push({ offsetSeconds: (peak.index + lo) / bgm.frameRate, speed, speedError, z: peak.z });
+      }
+    });
   }
-  return distinct(found, (nd / dance.frameRate) / 2, maxCandidates);
+  return found.map((f) => distinct(f, nd / dance.frameRate / 2, maxCandidates));
 }
 
 /** Places dance frames on the BGM's frame grid: out[u] = x(u / speed), linearly interpolated. */

@@ -93,3 +93,8 @@ function subtractLocal(x: Float32Array, half: number, divideByRms: boolean): Flo
   }
   return out;
 }
+
+/** The envelopes played backwards: a song with the same statistics and no place in common with any recording. */
+export function reversedEnvelopes(env: Envelopes): Envelopes {
+  return { ...env, bands: env.bands.map((b) => b.slice().reverse()) };
+}

@@ -1,6 +1,5 @@
 // Analysis: probe and check both files, decode their sound, find where the recording sits in the song.
-import { ALTERNATE_MIN_SCORE, ANALYSIS_SAMPLE_RATE, alignRecording, refineCandidate } from '../align/index.ts';
-import type { Alignment } from '../align/types.ts';
+import { ANALYSIS_SAMPLE_RATE, alignWithAlternate } from '../align/index.ts';
 import { BeatSyncError, toBeatSyncError } from '../errors.ts';
 import { checkBgmInput, checkDanceInput, decodeAudio, probeMedia } from '../media/index.ts';
 import type { MediaInfo } from '../media/types.ts';
@@ -8,8 +7,6 @@ import { loudnessEnvelopes } from './envelopes.ts';
 import { elapsedMs, stageReporter, throwIfCancelled } from './progress.ts';
 import type { Analysis, AnalyzeOptions } from './types.ts';
 
-/** An alternate closer than this to the winner is the same alignment, not a second reading (s). */
-const ALTERNATE_MIN_DISTANCE = 0.05;
 /** Less sound than this cannot be aligned (s). */
 const MIN_AUDIO_SECONDS = 1;
 
@@ -46,12 +43,13 @@ export async function analyzeFiles(dancePath: string, bgmPath: string, options: 
     report('analyze', 0, 'Finding the song in the recording');
     start = performance.now();
     const input = { dance: danceSamples, bgm: bgmSamples, sampleRate: ANALYSIS_SAMPLE_RATE };
-    const alignment = await alignRecording(input, { onProgress: (f) => report('analyze', f * 0.85, 'Finding the song in the recording') });
+    // The engine measures the runner-up like the winner and returns it when it is plausible (always when
+    // the two are ambiguous), so the `alternate` variant needs no second search.
+    const { alignment, alternate } = await alignWithAlternate(input, { onProgress: (f) => report('analyze', f * 0.95, 'Finding the song in the recording') });
     throwIfCancelled(signal);
     if (!alignment.matched) {
       throw new BeatSyncError('NO_MATCH', `the song was not found in the recording (confidence ${alignment.confidence.toFixed(2)})`);
     }
-    const alternate = await findAlternate(input, alignment);
     const envelopes = loudnessEnvelopes(danceSamples, bgmSamples, ANALYSIS_SAMPLE_RATE, alignment);
     release(danceSamples, bgmSamples);
     timings.analyze = elapsedMs(start);
@@ -84,13 +82,4 @@ function withSubject(error: unknown, subject: string): BeatSyncError {
   const e = toBeatSyncError(error);
   if (e.code === 'PROCESSING_FAILED' || e.code === 'CANCELLED' || e.code === 'TIMEOUT') return e;
   return new BeatSyncError(e.code, `${subject}: ${e.detail ?? e.code.toLowerCase()}`, { retryable: e.retryable, cause: e });
-}
-
-/** The strongest runner-up, refined, when it is plausible and really elsewhere. */
-async function findAlternate(input: { dance: Float32Array; bgm: Float32Array; sampleRate: number }, winner: Alignment): Promise<Alignment | null> {
-  const runnerUp = winner.candidates.find((c) => Math.abs(c.offsetSeconds - winner.offsetSeconds) > ALTERNATE_MIN_DISTANCE);
-  if (!runnerUp || runnerUp.score < ALTERNATE_MIN_SCORE) return null;
-  const refined = await refineCandidate(input, runnerUp.offsetSeconds);
-  if (!refined.matched || Math.abs(refined.offsetSeconds - winner.offsetSeconds) <= ALTERNATE_MIN_DISTANCE) return null;
-  return refined;
 }

@@ -74,6 +74,8 @@ export async function renderWithDetails(
 ): Promise<RenderOutcome> {
   try {
     const variants = (options.variants ?? defaultVariants(analysis)).filter((v, i, all) => all.indexOf(v) === i);
+    // Two places explain the recording equally: the other reading is always rendered, so the teacher can pick.
+    if (analysis.alignment.ambiguous && analysis.alternate && !variants.includes('alternate')) variants.push('alternate');
     const wanted = variants.filter((v) => v !== 'alternate' || analysis.alternate !== null);
     if (wanted.length === 0) throw new BeatSyncError('BAD_REQUEST', 'no variant to render (the alternate exists only when two alignments are plausible)');
     // The same streams the analysis listened to.

@@ -1,0 +1,97 @@
+// Decisions from evidence measured on the recording itself: how often the same search finds as much
+// against a song that is certainly not in it (the time-reversed song), and, window by window, which of
+// two places the recording agrees with where they predict different sound.
+import { at, TOLERANCE } from './context.ts';
+import type { Context, Line } from './context.ts';
+import { presence } from './span.ts';
+
+/** Height (noise units) at a line that means "this window clearly hears the song there"… */
+export const HEARD_Z = 6;
+/** …and below which it clearly does not. */
+const NOT_HEARD_Z = 3;
+
+/**
+ * False-alarm probability of a search statistic: the chance that the best of `tries` places of a song
+ * that is not in the recording reaches `value`. The null's values (same search, reversed song) give
+ * the tail's scale; an exponential tail is assumed beyond them (heavier than the Gaussian one).
+ */
+export function falseAlarm(value: number, nullValues: number[], tries: number): number {
+  if (nullValues.length === 0) return value > 0 ? 0 : 1;
+  const sorted = [...nullValues].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  const excess = sorted.filter((x) => x > median).map((x) => x - median);
+  // At least one evidence unit of spread: a null that found nothing at all says little about its tail.
+  const scale = Math.max(1, excess.length ? excess.reduce((s, x) => s + x, 0) / excess.length : 0);
+  const single = Math.min(1, 0.5 * Math.exp(-(value - median) / scale));
+  return 1 - (1 - single) ** Math.max(1, tries);
+}
+
+export interface Comparison {
+  /** Probability that `a` is the right place rather than `b`, from the windows where they differ. */
+  pA: number;
+  /** Windows that favour a, and b. */
+  forA: number;
+  forB: number;
+}
+
+/** Odds one window gives when it hears the song at one place and clearly not at the other. */
+const CLEAR_WINDOW_LOG_ODDS = Math.log(10);
+/** …and when it only hears it better at one (a place that is right matches better 3 times in 4). */
+const BETTER_WINDOW_LOG_ODDS = Math.log(3);
+/** Height difference (noise units) that counts as "better". */
+const BETTER_BY = 1;
+
+/** What a line predicts for the window at dance time t: the song's sound, no song at all, or (at an edge) part of it. */
+function verdict(ctx: Context, line: Line, t: number): { state: 'song' | 'none' | 'unsure'; z: number } {
+  const { sampleRate } = ctx.input;
+  const half = ctx.matcher.window / 2 / sampleRate;
+  const from = at(line, t - half);
+  const to = at(line, t + half);
+  if (to <= 0 || from >= ctx.bgmSeconds) return { state: 'none', z: 0 };
+  const p = presence(ctx, ctx.matcher, line, t);
+  if (p.weight > 0.5) return { state: 'song', z: p.z };
+  return { state: 'unsure', z: 0 };
+}
+
+/**
+ * Which of two places explains the recording, from windows spread over both places' reach. A window
+ * that clearly hears the song at one place and not at the other (including where the other says no
+ * song is playing) counts much; one that only hears it better at one place counts a little (a near
+ * repeat matches its copy slightly worse, window after window). An exact repeat gives identical
+ * heights at both places and moves nothing: the odds stay even, which is the truth.
+ */
+export function compare(ctx: Context, a: Line, b: Line, times: number[]): Comparison {
+  let forA = 0;
+  let forB = 0;
+  let logOdds = 0;
+  for (const t of times) {
+    const va = verdict(ctx, a, t);
+    const vb = verdict(ctx, b, t);
+    if (va.state === 'unsure' || vb.state === 'unsure' || (va.state === 'none' && vb.state === 'none')) continue;
+    if (va.z >= HEARD_Z && vb.z < NOT_HEARD_Z) {
+      forA++;
+      logOdds += CLEAR_WINDOW_LOG_ODDS;
+    } else if (vb.z >= HEARD_Z && va.z < NOT_HEARD_Z) {
+      forB++;
+      logOdds -= CLEAR_WINDOW_LOG_ODDS;
+    } else if (va.state === 'song' && vb.state === 'song' && Math.max(va.z, vb.z) >= HEARD_Z && Math.abs(va.z - vb.z) >= BETTER_BY) {
+      if (va.z > vb.z) forA++;
+      else forB++;
+      logOdds += Math.sign(va.z - vb.z) * BETTER_WINDOW_LOG_ODDS;
+    }
+  }
+  return { pA: 1 / (1 + Math.exp(-logOdds)), forA, forB };
+}
+
+/** `count` window times spread evenly over [start, end]. */
+export function spread(start: number, end: number, count: number): number[] {
+  if (end <= start || count < 1) return [];
+  if (count === 1) return [(start + end) / 2];
+  return Array.from({ length: count }, (_, i) => start + ((end - start) * i) / (count - 1));
+}
+
+/** Two lines are one place when they are within a reflection of each other across the range. */
+export function samePlace(a: Line, b: Line, start: number, end: number): boolean {
+  const limit = 0.1 + TOLERANCE;
+  return Math.abs(at(a, start) - at(b, start)) <= limit && Math.abs(at(a, end) - at(b, end)) <= limit;
+}
