@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runsOf } from './lib/cases.ts';
 import type { Truth } from './lib/cases.ts';
 import { loadAnalyzer, root } from './lib/engine.ts';
 import { fmt, machine, maxAbs, median } from './lib/stats.ts';
@@ -76,7 +77,12 @@ interface Row {
   conditions: string[];
   expectMatch: boolean;
   matched: boolean;
-  status: 'ok' | 'gross' | 'refused' | 'false-refusal' | 'false-accept' | 'error';
+  /** ambiguous-ok: the engine said it cannot tell two places apart, and the truth is one of them. */
+  status: 'ok' | 'ambiguous-ok' | 'gross' | 'refused' | 'false-refusal' | 'false-accept' | 'error';
+  ambiguous: boolean;
+  /** Runs of music (restarts, run-throughs) found with the right mapping, of those in the recording. */
+  segmentsFound: number;
+  segmentsExpected: number;
   errorCode: string | null;
   /** Sync error (BGM time, ms) at the middle of the music span, and the worst over the span (at its ends). */
   midErrorMs: number | null;
@@ -109,6 +115,7 @@ for (const c of cases) {
   const matched = out.errorCode === null && !!a?.matched;
   const row: Row = {
     id: c.id, conditions: c.conditions, expectMatch: c.expectMatch, matched, status: 'error', errorCode: out.errorCode,
+    ambiguous: a?.ambiguous ?? false, segmentsFound: 0, segmentsExpected: c.truth ? runsOf(c.truth).length : 0,
     midErrorMs: null, spanErrorMs: null, offsetErrorMs: null, driftErrorPpm: null, confidence: a?.confidence ?? null,
     musicStartError: null, musicEndError: null, wallMs, wallMsPerMinute: wallMs / (c.durationSeconds / 60), durationSeconds: c.durationSeconds,
     got: a ? { offsetSeconds: a.offsetSeconds, speed: a.speed, musicStart: a.musicStart, musicEnd: a.musicEnd } : null,
@@ -127,10 +134,15 @@ for (const c of cases) {
     row.driftErrorPpm = (a.speed - tr.speed) * 1e6;
     row.musicStartError = a.musicStart - tr.musicStart;
     row.musicEndError = a.musicEnd - tr.musicEnd;
-    row.status = row.spanErrorMs > GROSS_MS ? 'gross' : 'ok';
     const near = (o: number): boolean => Math.abs(o - tr.offsetSeconds) * 1e3 < GROSS_MS;
     row.truthInAlternate = row.alternateOffsetSeconds !== null && near(row.alternateOffsetSeconds);
     row.truthInCandidates = a.candidates.some((x) => near(x.offsetSeconds));
+    row.status = row.spanErrorMs <= GROSS_MS ? 'ok' : a.ambiguous && row.truthInAlternate ? 'ambiguous-ok' : 'gross';
+    // A run is found when a reported segment covers its middle with the right mapping there.
+    row.segmentsFound = runsOf(tr).filter((run) => {
+      const mid = (run.musicStart + run.musicEnd) / 2;
+      return a.segments.some((g) => g.danceStart <= mid && g.danceEnd >= mid && Math.abs(g.offsetSeconds + g.speed * mid - (run.offsetSeconds + run.speed * mid)) * 1e3 < GROSS_MS);
+    }).length;
   } else if (c.expectMatch) {
     row.status = out.errorCode === 'NO_MATCH' ? 'false-refusal' : 'error';
   } else {
@@ -160,7 +172,21 @@ const summary = {
   mismatchesRefused: `${mismatches.filter((r) => r.status === 'refused').length}/${mismatches.length}`,
   falseAccepts: rows.filter((r) => r.status === 'false-accept').map((r) => r.id),
   medianWallMsPerMinute: median(rows.map((r) => r.wallMsPerMinute)),
+  ambiguousOk: rows.filter((r) => r.status === 'ambiguous-ok').map((r) => r.id),
+  segments: `${rows.reduce((n, r) => n + r.segmentsFound, 0)}/${rows.reduce((n, r) => n + r.segmentsExpected, 0)}`,
 };
+
+/**
+ * Reliability of `confidence` over the answers given as matched: per band, how often the reported place was right
+ * (within GROSS_MS over the span). Calibrated means the rate sits inside its band.
+ */
+const BANDS = [0, 0.5, 0.8, 0.9, 0.99, 1.0001];
+const reliability = BANDS.slice(0, -1).map((lo, i) => {
+  const hi = BANDS[i + 1];
+  const inBand = rows.filter((r) => r.matched && r.confidence !== null && r.confidence >= lo && r.confidence < hi);
+  const right = inBand.filter((r) => r.status === 'ok').length;
+  return { band: `${lo.toFixed(2)}–${Math.min(1, hi).toFixed(2)}`, answers: inBand.length, right, rate: inBand.length ? right / inBand.length : null };
+});
 
 // The 5-minute pair: the longest matched case, timed in a child pinned to one core.
 let timing: Record<string, unknown> | null = null;
@@ -195,16 +221,20 @@ function timePair(longest: ManifestCase): Record<string, unknown> {
   };
 }
 
-const report = { machine: machine(), via, command: `npm run bench:align${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`, summary, timing, rows };
+const report = { machine: machine(), via, command: `npm run bench:align${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`, summary, reliability, timing, rows };
 await mkdir(join(root, '.bench'), { recursive: true });
 await writeFile(join(root, '.bench', 'align.json'), JSON.stringify(report, null, 2) + '\n');
 
 const lines: string[] = [];
-lines.push('| case | expect | result | err mid (ms) | err worst in span (ms) | offset err @t=0 (ms) | drift err (ppm) | confidence | musicStart err (s) | musicEnd err (s) | wall (s) | wall/min audio (s) |');
-lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+lines.push('| case | expect | result | err mid (ms) | err worst in span (ms) | offset err @t=0 (ms) | drift err (ppm) | confidence | segments | musicStart err (s) | musicEnd err (s) | wall (s) | wall/min audio (s) |');
+lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
-  lines.push(`| ${r.id} | ${r.expectMatch ? 'match' : 'refuse'} | ${r.status}${r.errorCode && r.status !== 'refused' ? ` (${r.errorCode})` : ''} | ${fmt(r.midErrorMs)} | ${fmt(r.spanErrorMs)} | ${fmt(r.offsetErrorMs)} | ${fmt(r.driftErrorPpm, 2)} | ${fmt(r.confidence, 2)} | ${fmt(r.musicStartError, 2)} | ${fmt(r.musicEndError, 2)} | ${fmt(r.wallMs / 1000, 2)} | ${fmt(r.wallMsPerMinute / 1000, 2)} |`);
+  lines.push(`| ${r.id} | ${r.expectMatch ? 'match' : 'refuse'} | ${r.status}${r.ambiguous && r.status === 'ok' ? ' (ambiguous)' : ''}${r.errorCode && r.status !== 'refused' ? ` (${r.errorCode})` : ''} | ${fmt(r.midErrorMs)} | ${fmt(r.spanErrorMs)} | ${fmt(r.offsetErrorMs)} | ${fmt(r.driftErrorPpm, 2)} | ${fmt(r.confidence, 2)} | ${r.segmentsExpected ? `${r.segmentsFound}/${r.segmentsExpected}` : ''} | ${fmt(r.musicStartError, 2)} | ${fmt(r.musicEndError, 2)} | ${fmt(r.wallMs / 1000, 2)} | ${fmt(r.wallMsPerMinute / 1000, 2)} |`);
 }
+lines.push('');
+lines.push('| confidence | answers (matched) | right | rate |');
+lines.push('|---|---|---|---|');
+for (const b of reliability) lines.push(`| ${b.band} | ${b.answers} | ${b.right} | ${b.rate === null ? '' : b.rate.toFixed(2)} |`);
 lines.push('');
 lines.push(`- median |error| (middle of span): ${fmt(summary.medianMidErrorMs)} ms; worst: ${fmt(summary.worstMidErrorMs)} ms`);
 lines.push(`- median worst-in-span |error|: ${fmt(summary.medianSpanErrorMs)} ms; worst: ${fmt(summary.worstSpanErrorMs)} ms (goal: median ≤ 1 ms, worst ≤ 5 ms)`);
@@ -214,6 +244,7 @@ lines.push(`- gross errors (> ${GROSS_MS} ms): ${summary.grossErrors.length ? su
   return `${id} (got ${fmt(r.got?.offsetSeconds ?? null)} s, truth ${fmt(r.truth?.offsetSeconds ?? null)} s, confidence ${fmt(r.confidence, 2)}; truth is the alternate: ${r.truthInAlternate ? 'yes' : 'no'})`;
 }).join(', ') : 'none'} (goal: none)`);
 lines.push(`- mismatched songs refused: ${summary.mismatchesRefused} (goal: all); false accepts: ${summary.falseAccepts.join(', ') || 'none'}`);
+lines.push(`- ambiguous, the truth one of the two places offered: ${summary.ambiguousOk.join(', ') || 'none'}; runs of music found (restarts, run-throughs): ${summary.segments}`);
 lines.push(`- false refusals: ${summary.falseRefusals.join(', ') || 'none'}; other errors: ${summary.errors.join(', ') || 'none'}`);
 lines.push(`- median wall time per minute of recording: ${fmt(summary.medianWallMsPerMinute / 1000, 2)} s (in-process, ffmpeg -threads 1, machine shared)`);
 if (timing?.error) lines.push(`- 5-minute pair timing failed: ${String(timing.error)}`);

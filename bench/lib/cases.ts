@@ -1,8 +1,26 @@
 // What a corpus case is, its ground truth (derived analytically from the generation parameters), and the case lists.
 import type { RoomSpec } from './dsp.ts';
 
-export type BgmFormat = 'ogg' | 'm4a' | 'mp3' | 'wav' | 'mp4-video' | 'mkv-video';
+export type BgmFormat = 'ogg' | 'm4a' | 'mp3' | 'mp3-96k-mono' | 'wav' | 'mp4-video' | 'mkv-video';
 export type DanceContainer = 'mp4-h264' | 'mp4-h265' | 'mov-h264' | 'mov-h265';
+
+/** A real room: a measured hall, or a physically modelled one (image-source early reflections + a diffuse tail). */
+export interface HallSpec {
+  kind: 'greathall' | 'modelled';
+  /** Direct-to-reverberant energy ratio (dB); −8 = the direct sound 8 dB below the reverberation. */
+  drrDb: number;
+  /** Decay of the modelled room's tail (s to −60 dB); the measured hall has its own. */
+  rt60?: number;
+}
+
+/** The music stopped and started again ("from the top"), or a second run-through in the same take. */
+export interface RestartSpec {
+  /** Seconds of talk between the two runs. */
+  gapSeconds: number;
+  /** BGM time where the second run starts. */
+  bgmStart: number;
+  musicSeconds: number;
+}
 
 export interface CaseSpec {
   id: string;
@@ -37,6 +55,17 @@ export interface CaseSpec {
   band: [number, number] | null;
   agc: 'compressor' | 'dynaudnorm' | null;
   seed: number;
+  // Optional conditions (absent from older specs, so their cache hashes stay valid).
+  hall?: HallSpec;
+  restart?: RestartSpec;
+  /** The teacher talking over the whole music, at this SNR. */
+  talkOver?: { snrDb: number };
+  /** Extra AAC 128 kb/s round trips of the recording's sound before the phone's own encode. */
+  aacGenerations?: number;
+  /** A mono phone recording. */
+  monoPhone?: boolean;
+  /** The BGM file was re-mastered (EQ, compression, louder) relative to what was played. */
+  bgmRemaster?: boolean;
 }
 
 export interface Truth {
@@ -44,6 +73,8 @@ export interface Truth {
   speed: number;
   musicStart: number;
   musicEnd: number;
+  /** Every run of music in dance order, when there is more than one (the fields above are the longest's). */
+  segments?: Omit<Truth, 'segments'>[];
 }
 
 export interface Timeline {
@@ -58,14 +89,22 @@ export interface Timeline {
  */
 export function timeline(spec: CaseSpec, songSeconds: number): Timeline {
   const speed = 1 + spec.driftPpm * 1e-6;
-  const available = (songSeconds - spec.bgmStart) / speed;
-  if (available <= 1) throw new Error(`${spec.id}: bgmStart ${spec.bgmStart} s is past the song's end (${songSeconds} s)`);
-  const music = spec.musicSeconds === null ? available : Math.min(spec.musicSeconds, available);
-  const musicEnd = spec.leadIn + music;
-  return {
-    truth: { offsetSeconds: spec.bgmStart - speed * spec.leadIn, speed, musicStart: spec.leadIn, musicEnd },
-    durationSeconds: musicEnd + spec.tail,
+  const run = (bgmStart: number, start: number, seconds: number | null): Omit<Truth, 'segments'> => {
+    const available = (songSeconds - bgmStart) / speed;
+    if (available <= 1) throw new Error(`${spec.id}: bgmStart ${bgmStart} s is past the song's end (${songSeconds} s)`);
+    const music = seconds === null ? available : Math.min(seconds, available);
+    return { offsetSeconds: bgmStart - speed * start, speed, musicStart: start, musicEnd: start + music };
   };
+  const first = run(spec.bgmStart, spec.leadIn, spec.musicSeconds);
+  if (!spec.restart) return { truth: first, durationSeconds: first.musicEnd + spec.tail };
+  const second = run(spec.restart.bgmStart, first.musicEnd + spec.restart.gapSeconds, spec.restart.musicSeconds);
+  const longest = second.musicEnd - second.musicStart > first.musicEnd - first.musicStart ? second : first;
+  return { truth: { ...longest, segments: [first, second] }, durationSeconds: second.musicEnd + spec.tail };
+}
+
+/** The runs of music of a truth, in dance order. */
+export function runsOf(truth: Truth): Omit<Truth, 'segments'>[] {
+  return truth.segments ?? [truth];
 }
 
 /** Combined SNR of independent interferers: powers add. */
@@ -80,14 +119,23 @@ export function conditionsOf(spec: CaseSpec, songSeconds: number): string[] {
   if (spec.song !== spec.bgmSong) c.push('mismatch');
   if (spec.leadIn > 0) c.push(spec.talk ? `talk-before-${spec.leadIn}s` : `lead-in-${spec.leadIn}s`);
   if (spec.bgmStart > 0) c.push('mid-song-start');
-  const songLeft = (songSeconds - spec.bgmStart) / truth.speed;
-  if (truth.musicEnd - truth.musicStart < songLeft - 0.01) c.push(spec.tail > 0 ? 'music-stops-early' : 'recording-ends-before-song');
+  const last = runsOf(truth).at(-1) ?? truth;
+  const songLeft = (songSeconds - (spec.restart?.bgmStart ?? spec.bgmStart)) / truth.speed;
+  if (last.musicEnd - last.musicStart < songLeft - 0.01) c.push(spec.tail > 0 ? 'music-stops-early' : 'recording-ends-before-song');
+  else if (spec.tail > 0 && spec.musicSeconds === null && !spec.restart) c.push('recording-longer-than-song');
   if (spec.tail > 0) c.push(`tail-${spec.tail}s`);
+  if (spec.restart) c.push(spec.restart.bgmStart === spec.bgmStart ? `restart-from-top-after-${spec.restart.gapSeconds}s` : `second-run-after-${spec.restart.gapSeconds}s`);
   const music = truth.musicEnd - truth.musicStart;
   if (music <= 30) c.push('short-clip');
   if (spec.musicSeconds === null && spec.bgmStart === 0) c.push('whole-song');
   if (spec.driftPpm !== 0) c.push(`drift${spec.driftPpm > 0 ? '+' : ''}${spec.driftPpm}ppm`);
   if (spec.room) c.push(`reverb-rt60-${spec.room.rt60}s-reflection-${spec.room.reflectionMs}ms-x${spec.room.reflectionGain}`);
+  if (spec.hall) c.push(spec.hall.kind === 'greathall' ? `measured-great-hall-drr${spec.hall.drrDb}dB` : `modelled-room-rt60-${spec.hall.rt60 ?? 1}s-drr${spec.hall.drrDb}dB`);
+  if (LOOP_SONGS.includes(spec.song as (typeof LOOP_SONGS)[number])) c.push('loop-based');
+  if (spec.talkOver) c.push(`talk-over-music-${spec.talkOver.snrDb}dB`);
+  if (spec.aacGenerations) c.push(`aac-generations+${spec.aacGenerations}`);
+  if (spec.monoPhone) c.push('mono-phone');
+  if (spec.bgmRemaster) c.push('bgm-remastered');
   if (spec.noise) c.push(`${spec.noise.color}-noise-${spec.noise.snrDb}dB`);
   if (spec.crowd) c.push(`crowd-${spec.crowd.snrDb}dB`);
   if (spec.counting) c.push(`counting-${spec.counting.snrDb}dB`);
@@ -114,6 +162,18 @@ export const SONGS = [
   'nexuiz-stairs.ogg', // J 168 s
 ] as const;
 const [A, B, C, D, E, F, G, H, I, J] = SONGS;
+
+/** Tracker modules from ../shared/music-loops: patterns that repeat sample for sample, like loop-based dance tracks. */
+export const LOOP_SONGS = [
+  'pingus-goin_march.it', // 145 s
+  'pingus-the_big_march_in_space.it', // 135 s
+  'pingus-pingus-3.it', // 106 s
+  'pingus-pingus-5.it', // 92 s
+  'pingus-gd-giirm.s3m', // 52 s
+] as const;
+// Left out: pingus-rough_journey.it (its stereo channels are in anti-phase: a mono downmix is ~−87 dB, silence) and
+// pingus-pingus-2.it (silent after 22.5 s).
+const [LA, LB, LC, LD, LE] = LOOP_SONGS;
 
 type Overrides = Partial<CaseSpec> & { id: string; song: string };
 
@@ -189,6 +249,36 @@ export function defaultCases(): CaseSpec[] {
     makeCase({ id: 'mismatch-same-artist', song: B, bgmSong: A, leadIn: 20, talk: true, counting: { snrDb: 5 } }),
     makeCase({ id: 'mismatch-bgm-video', song: G, bgmSong: H, bgmFormat: 'mp4-video', musicSeconds: 45, driftPpm: 150 }),
     makeCase({ id: 'mismatch-long-m4a', song: I, bgmSong: J, bgmFormat: 'm4a', musicSeconds: null, video: slow }),
+  ];
+}
+
+const greatHall = (drrDb: number): HallSpec => ({ kind: 'greathall', drrDb });
+const modelled = (rt60: number, drrDb: number): HallSpec => ({ kind: 'modelled', rt60, drrDb });
+
+/**
+ * Our users' world: loop-based music (from its very beginning after talk, mid-song, with more AAC generations),
+ * real and modelled echoing rooms (direct sound down to 10 dB below the reverberation, tails to 1.5 s), restarts
+ * and two run-throughs, a recording longer than the song, talk over the whole song, mono 44.1 kHz phones, and BGM
+ * as 96 kb/s mono MP3 or re-mastered.
+ */
+export function worldCases(): CaseSpec[] {
+  seedCounter = 500;
+  return [
+    makeCase({ id: 'loop-from-top-talk6-hall', song: LA, leadIn: 6, talk: true, musicSeconds: 40, counting: { snrDb: 6 }, hall: greatHall(-8), noise: { color: 'pink', snrDb: 12 } }),
+    makeCase({ id: 'loop-from-top-2aac-room', song: LB, leadIn: 8, talk: true, musicSeconds: 45, aacGenerations: 2, hall: modelled(1.2, -6), driftPpm: 120 }),
+    makeCase({ id: 'loop-midsong-greathall-10dB', song: LC, bgmStart: 30, musicSeconds: 40, hall: greatHall(-8), noise: { color: 'pink', snrDb: 10 } }),
+    makeCase({ id: 'loop-midsong-room-1.5s-drr-10', song: LE, bgmStart: 10, musicSeconds: 30, hall: modelled(1.5, -10), crowd: { snrDb: 5 }, driftPpm: -150 }),
+    makeCase({ id: 'loop-midsong-3aac-noisy', song: LD, bgmStart: 25, musicSeconds: 30, aacGenerations: 3, noise: { color: 'brown', snrDb: 5 }, hall: modelled(0.9, -4) }),
+    makeCase({ id: 'loop-restart-from-top', song: LA, leadIn: 4, talk: true, musicSeconds: 25, restart: { gapSeconds: 6, bgmStart: 0, musicSeconds: 40 }, counting: { snrDb: 5 }, hall: modelled(1.0, -6) }),
+    makeCase({ id: 'two-runthroughs-one-take', song: B, leadIn: 5, talk: true, musicSeconds: 50, restart: { gapSeconds: 10, bgmStart: 0, musicSeconds: 50 }, hall: modelled(1.2, -8), noise: { color: 'pink', snrDb: 10 }, driftPpm: 90, video: slow }),
+    makeCase({ id: 'loop-recording-longer-than-song', song: LE, leadIn: 10, talk: true, musicSeconds: null, tail: 25, hall: greatHall(-4) }),
+    makeCase({ id: 'loop-talk-over-whole-song', song: LD, leadIn: 3, talk: true, musicSeconds: 60, talkOver: { snrDb: 0 }, hall: modelled(0.8, -3) }),
+    makeCase({ id: 'loop-phone-44k1-mono', song: LC, audioRate: 44100, monoPhone: true, bgmStart: 20, musicSeconds: 45, band: [300, 3400], agc: 'dynaudnorm', hall: modelled(1.0, -6) }),
+    makeCase({ id: 'loop-bgm-mp3-96k-mono', song: LB, bgmFormat: 'mp3-96k-mono', leadIn: 5, talk: true, musicSeconds: 40, hall: modelled(0.9, -4), counting: { snrDb: 4 } }),
+    makeCase({ id: 'loop-bgm-remastered', song: LA, bgmFormat: 'm4a', bgmRemaster: true, bgmStart: 60, musicSeconds: 45, hall: greatHall(-6), noise: { color: 'pink', snrDb: 8 } }),
+    makeCase({ id: 'greathall-midsong-10dB', song: J, bgmStart: 50, musicSeconds: 40, hall: greatHall(-8), noise: { color: 'pink', snrDb: 10 }, driftPpm: -60 }),
+    makeCase({ id: 'mismatch-loops-hall', song: LA, bgmSong: LB, leadIn: 6, talk: true, musicSeconds: 40, hall: greatHall(-8) }),
+    makeCase({ id: 'mismatch-loops-same-composer', song: LC, bgmSong: LD, bgmStart: 20, musicSeconds: 40, hall: modelled(1.0, -6) }),
   ];
 }
 

@@ -1,5 +1,8 @@
 // Signal arithmetic for the corpus: seeded randomness, drift resampling with exact timing, mixing at a set SNR,
-// clipping and synthetic room impulse responses.
+// clipping, synthetic room impulse responses, a measured hall and physically modelled rooms.
+import { existsSync } from 'node:fs';
+import type { HallSpec } from './cases.ts';
+import { decodeMono } from './proc.ts';
 
 /** A small seeded PRNG: the same seed gives the same corpus on every machine (shared with the engine's test signals). */
 export { rng as makeRng } from '../../src/align/test-signals.ts';
@@ -151,4 +154,80 @@ export function roomImpulse(room: RoomSpec, rate: number, rng: () => number): Fl
   const tailStart = Math.round(0.005 * rate);
   for (let n = tailStart; n < len; n++) ir[n] += 0.08 * gaussian(rng) * Math.exp(-decay * (n - tailStart));
   return ir;
+}
+
+/** The measured great hall shipped by Debian's guitarix-common (`apt-get install guitarix-common`). */
+export const GREAT_HALL = '/usr/share/gx_head/sounds/greathall.wav';
+/** Samples after the direct sound's peak that still count as the direct sound (1 ms at 48 kHz). */
+const DIRECT_SECONDS = 0.001;
+
+/**
+ * A hall's impulse response with the direct sound at sample 0: the measured great hall (its left channel), or a
+ * modelled shoebox studio (12 × 9 × 4 m, mirrors and hard floor): image sources up to the 4th order, their walls'
+ * reflection coefficient from Sabine's formula for the asked RT60, plus a diffuse exponential tail from 60 ms.
+ */
+export async function hallImpulse(hall: HallSpec, rate: number, rng: () => number): Promise<Float32Array> {
+  if (hall.kind === 'greathall') {
+    if (!existsSync(GREAT_HALL)) throw new Error(`${GREAT_HALL} is missing: apt-get install guitarix-common`);
+    const { pcm } = await decodeMono(GREAT_HALL, rate);
+    let at = 0;
+    for (let i = 1; i < pcm.length; i++) if (Math.abs(pcm[i]) > Math.abs(pcm[at])) at = i;
+    // The direct sound is the first arrival within 12 dB of the strongest one.
+    const first = pcm.findIndex((v) => Math.abs(v) >= 0.25 * Math.abs(pcm[at]));
+    return pcm.slice(first);
+  }
+  const rt60 = hall.rt60 ?? 1;
+  const [lx, ly, lz] = [12, 9, 4];
+  const src = [2 + rng() * 8, 2 + rng() * 5, 1.2 + rng()];
+  const mic = [2 + rng() * 8, 2 + rng() * 5, 1 + rng() * 0.8];
+  const volume = lx * ly * lz;
+  const surface = 2 * (lx * ly + lx * lz + ly * lz);
+  const absorption = Math.min(0.95, (0.161 * volume) / (surface * rt60));
+  const beta = Math.sqrt(1 - absorption);
+  const c = 343;
+  const direct = Math.hypot(src[0] - mic[0], src[1] - mic[1], src[2] - mic[2]);
+  const ir = new Float32Array(Math.round(rt60 * 1.1 * rate));
+  const order = 4;
+  // Image positions along one axis: 2qL ± s, with |q| + reflections counted per axis.
+  const images = (s: number, l: number): { x: number; n: number }[] => {
+    const out: { x: number; n: number }[] = [];
+    for (let q = -order; q <= order; q++) {
+      out.push({ x: 2 * q * l + s, n: Math.abs(2 * q) });
+      out.push({ x: 2 * q * l - s, n: Math.abs(2 * q - 1) });
+    }
+    return out;
+  };
+  const [ix, iy, iz] = [images(src[0], lx), images(src[1], ly), images(src[2], lz)];
+  for (const a of ix) for (const b of iy) for (const e of iz) {
+    const n = a.n + b.n + e.n;
+    if (n > order) continue;
+    const d = Math.hypot(a.x - mic[0], b.x - mic[1], e.x - mic[2]);
+    const k = Math.round(((d - direct) / c) * rate);
+    if (k >= 0 && k < ir.length) ir[k] += (beta ** n * direct) / d;
+  }
+  const from = Math.round(0.06 * rate);
+  const decay = 6.91 / (rt60 * rate);
+  for (let n = from; n < ir.length; n++) {
+    const ramp = Math.min(1, (n - from) / (0.03 * rate));
+    ir[n] += 0.15 * ramp * gaussian(rng) * Math.exp(-decay * (n - from));
+  }
+  return ir;
+}
+
+/** Scales everything after the direct sound so that the direct-to-reverberant energy ratio is `drrDb`. */
+export function withDrr(ir: Float32Array, rate: number, drrDb: number): Float32Array {
+  const cut = Math.max(1, Math.round(DIRECT_SECONDS * rate));
+  const out = Float32Array.from(ir);
+  const direct = meanPower(out, 0, cut) * cut;
+  const rest = meanPower(out, cut) * (out.length - cut);
+  if (direct <= 0 || rest <= 0) return out;
+  const g = Math.sqrt(direct / (rest * 10 ** (drrDb / 10)));
+  for (let i = cut; i < out.length; i++) out[i] *= g;
+  return out;
+}
+
+/** Direct-to-reverberant ratio (dB) of an impulse response whose direct sound is at sample 0. */
+export function drrOf(ir: Float32Array, rate: number): number {
+  const cut = Math.max(1, Math.round(DIRECT_SECONDS * rate));
+  return 10 * Math.log10((meanPower(ir, 0, cut) * cut) / (meanPower(ir, cut) * (ir.length - cut)));
 }
