@@ -2,6 +2,7 @@
 import { ANALYSIS_SAMPLE_RATE, alignWithAlternate } from '../align/index.ts';
 import { BeatSyncError, toBeatSyncError } from '../errors.ts';
 import { checkBgmInput, checkDanceInput, decodeAudio, probeMedia } from '../media/index.ts';
+import type { DecodeOptions } from '../media/index.ts';
 import type { MediaInfo } from '../media/types.ts';
 import { loudnessEnvelopes } from './envelopes.ts';
 import { elapsedMs, stageReporter, throwIfCancelled } from './progress.ts';
@@ -9,6 +10,8 @@ import type { Analysis, AnalyzeOptions } from './types.ts';
 
 /** Less sound than this cannot be aligned (s). */
 const MIN_AUDIO_SECONDS = 1;
+/** A mono downmix quieter than this (RMS, about −80 dBFS) is silence. */
+const SILENT_RMS = 1e-4;
 
 export async function analyzeFiles(dancePath: string, bgmPath: string, options: AnalyzeOptions = {}): Promise<Analysis> {
   const { signal } = options;
@@ -25,11 +28,11 @@ export async function analyzeFiles(dancePath: string, bgmPath: string, options: 
 
     report('decode', 0, 'Decoding the sound');
     start = performance.now();
-    const decode = (path: string, streamIndex: number, seconds: number) =>
-      decodeAudio(path, { sampleRate: ANALYSIS_SAMPLE_RATE, channels: 1, streamIndex, expectedSeconds: seconds, signal, threads: options.threads });
+    const decode = (path: string, audio: { index: number; channels: number }, seconds: number) =>
+      decodeListenable(path, audio, (channels) => ({ sampleRate: ANALYSIS_SAMPLE_RATE, channels, streamIndex: audio.index, expectedSeconds: seconds, signal, threads: options.threads }));
     const [danceSamples, bgmSamples] = await Promise.all([
-      decode(dancePath, danceInput.audio.index, dance.durationSeconds),
-      decode(bgmPath, bgmInput.audio.index, bgm.durationSeconds),
+      decode(dancePath, danceInput.audio, dance.durationSeconds),
+      decode(bgmPath, bgmInput.audio, bgm.durationSeconds),
     ]);
     if (danceSamples.length < MIN_AUDIO_SECONDS * ANALYSIS_SAMPLE_RATE) {
       throw new BeatSyncError('NO_AUDIO_TRACK', 'the dance video has (almost) no decodable sound');
@@ -82,4 +85,24 @@ function withSubject(error: unknown, subject: string): BeatSyncError {
   const e = toBeatSyncError(error);
   if (e.code === 'PROCESSING_FAILED' || e.code === 'CANCELLED' || e.code === 'TIMEOUT') return e;
   return new BeatSyncError(e.code, `${subject}: ${e.detail ?? e.code.toLowerCase()}`, { retryable: e.retryable, cause: e });
+}
+
+/**
+ * Mono sound for the engine. Channels in anti-phase (an old stereo-widening trick; some tracker modules do it)
+ * cancel in a downmix, leaving silence, although the speakers in a room play the music loud: then the channels'
+ * difference is what the room heard.
+ */
+async function decodeListenable(path: string, audio: { channels: number }, options: (channels: number) => DecodeOptions): Promise<Float32Array<ArrayBuffer>> {
+  const mono = await decodeAudio(path, options(1));
+  if (audio.channels < 2 || rmsOf(mono) >= SILENT_RMS) return mono;
+  const stereo = await decodeAudio(path, options(2));
+  const side = new Float32Array(Math.floor(stereo.length / 2));
+  for (let i = 0; i < side.length; i++) side[i] = (stereo[2 * i] - stereo[2 * i + 1]) / 2;
+  return rmsOf(side) > rmsOf(mono) ? side : mono;
+}
+
+function rmsOf(x: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < x.length; i += 4) sum += x[i] * x[i];
+  return Math.sqrt(sum / Math.max(1, Math.ceil(x.length / 4)));
 }
