@@ -87,7 +87,7 @@ export async function renderWithDetails(
     }
     await mkdir(outDir, { recursive: true });
     collectGarbage();
-    const work = await mkdtemp(join(tmpdir(), 'beatsync-mix-'));
+    const work = await mkdtemp(join(options.workDir ?? tmpdir(), 'beatsync-mix-'));
     try {
       return await renderAll({ dancePath, bgmPath, analysis, outDir, work, wanted, video, danceAudio, bgmAudio, copy, options });
     } finally {

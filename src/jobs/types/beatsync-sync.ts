@@ -134,7 +134,9 @@ async function runSync(ctx: JobContext<SyncJobInput>): Promise<SyncJobResult> {
   const outDir = join(ctx.tmpDir, 'out');
   await mkdir(outDir, { recursive: true });
   const nudgeMs = input.options.nudgeMs ?? 0;
-  const rendered = await renderWithDetails(dancePath, bgmPath, analysis, outDir, { signal, onProgress, threads, variants: input.options.variants, nudgeMs });
+  const rendered = await renderWithDetails(dancePath, bgmPath, analysis, outDir, {
+    signal, onProgress, threads, variants: input.options.variants, nudgeMs, workDir: ctx.tmpDir,
+  });
 
   ctx.progress({ percent: 98, stage: 'finish', message: 'storing outputs' });
   const variants: SyncJobVariant[] = [];
