@@ -1,6 +1,5 @@
-// Decisions from evidence measured on the recording itself: how often the same search finds as much
-// against a song that is certainly not in it (the time-reversed song), and, window by window, which of
-// two places the recording agrees with where they predict different sound.
+// Deciding between two places from the recording itself: window by window, which of them the recording
+// agrees with where they predict different sound.
 import { at, TOLERANCE } from './context.ts';
 import type { Context, Line } from './context.ts';
 import { presence } from './span.ts';
@@ -9,22 +8,6 @@ import { presence } from './span.ts';
 export const HEARD_Z = 6;
 /** …and below which it clearly does not. */
 const NOT_HEARD_Z = 3;
-
-/**
- * False-alarm probability of a search statistic: the chance that the best of `tries` places of a song
- * that is not in the recording reaches `value`. The null's values (same search, reversed song) give
- * the tail's scale; an exponential tail is assumed beyond them (heavier than the Gaussian one).
- */
-export function falseAlarm(value: number, nullValues: number[], tries: number): number {
-  if (nullValues.length === 0) return value > 0 ? 0 : 1;
-  const sorted = [...nullValues].sort((a, b) => a - b);
-  const median = sorted[Math.floor(sorted.length / 2)];
-  const excess = sorted.filter((x) => x > median).map((x) => x - median);
-  // At least one evidence unit of spread: a null that found nothing at all says little about its tail.
-  const scale = Math.max(1, excess.length ? excess.reduce((s, x) => s + x, 0) / excess.length : 0);
-  const single = Math.min(1, 0.5 * Math.exp(-(value - median) / scale));
-  return 1 - (1 - single) ** Math.max(1, tries);
-}
 
 export interface Comparison {
   /** Probability that `a` is the right place rather than `b`, from the windows where they differ. */
