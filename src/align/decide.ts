@@ -25,7 +25,10 @@ const BETTER_WINDOW_LOG_ODDS = Math.log(3);
 const BETTER_BY = 1;
 
 /** What a line predicts for the window at dance time t: the song's sound, no song at all, or (at an edge) part of it. */
-function verdict(ctx: Context, line: Line, t: number): { state: 'song' | 'none' | 'unsure'; z: number } {
+/** What a window hears at one line. */
+export type Verdict = { state: 'song' | 'none' | 'unsure'; z: number };
+
+function verdict(ctx: Context, line: Line, t: number): Verdict {
   const { sampleRate } = ctx.input;
   const half = ctx.matcher.window / 2 / sampleRate;
   const from = at(line, t - half);
@@ -43,12 +46,17 @@ function verdict(ctx: Context, line: Line, t: number): { state: 'song' | 'none' 
  * repeat matches its copy slightly worse, window after window). An exact repeat gives identical
  * heights at both places and moves nothing: the odds stay even, which is the truth.
  */
-export function compare(ctx: Context, a: Line, b: Line, times: number[]): Comparison {
+export function compare(ctx: Context, a: Line, b: Line, times: number[], memoA?: Map<number, Verdict>): Comparison {
   let forA = 0;
   let forB = 0;
   let logOdds = 0;
   for (const t of times) {
-    const va = verdict(ctx, a, t);
+    // The winner meets several rivals at the same times: its verdicts are measured once.
+    let va = memoA?.get(t);
+    if (!va) {
+      va = verdict(ctx, a, t);
+      memoA?.set(t, va);
+    }
     const vb = verdict(ctx, b, t);
     if (va.state === 'unsure' || vb.state === 'unsure' || (va.state === 'none' && vb.state === 'none')) continue;
     if (va.z >= HEARD_Z && vb.z < NOT_HEARD_Z) {

@@ -16,6 +16,7 @@ import type { CoarseCandidate } from './coarse.ts';
 import { makeContext, MAX_REFLECTION, MAX_SMEAR, round, unmatched, withBgm } from './context.ts';
 import type { Context, Hypothesis, Line, Verified } from './context.ts';
 import { compare, samePlace, spread } from './decide.ts';
+import type { Verdict } from './decide.ts';
 import { onsetEnvelopes, reversedEnvelopes } from './envelope.ts';
 import type { Envelopes } from './envelope.ts';
 import { longLook, matcherFor, overlapOf, stackedLine, STACK_TRUSTED_Z, verify, windowCount } from './lines.ts';
@@ -164,6 +165,7 @@ async function solve(ctx: Context, places: Hypothesis[], nullPlaces: Hypothesis[
   const rivals: AlignCandidate[] = [];
   /** Each plausible rival's odds against the current winner. */
   const odds: number[] = [];
+  let memo: { line: Line | null; verdicts: Map<number, Verdict> } = { line: null, verdicts: new Map() };
   if (withRivals) {
     const others = contenders.slice(1).map((c) => c.m).concat(found.slice(CONTENDERS));
     const inside = others.filter((m) => !samePlace(m.line, placed.line, 0, ctx.danceSeconds) && mostlyInside(m.agreeing, placed.span));
@@ -172,7 +174,8 @@ async function solve(ctx: Context, places: Hypothesis[], nullPlaces: Hypothesis[
       // A place that chance explains as well is no rival, however the windows compare.
       if (chanceOf(rival) > RIVAL_MAX_FALSE_ALARM) continue;
       const reach = { start: Math.min(placed.span.start, overlapOf(ctx, rival.line).start), end: Math.max(placed.span.end, overlapOf(ctx, rival.line).end) };
-      const c = compare(ctx, placed.line, rival.line, spread(reach.start, reach.end, FINAL_WINDOWS));
+      if (memo.line !== placed.line) memo = { line: placed.line, verdicts: new Map() };
+      const c = compare(ctx, placed.line, rival.line, spread(reach.start, reach.end, FINAL_WINDOWS), memo.verdicts);
       const against = (1 - c.pA) / Math.max(1e-12, c.pA);
       if (c.pA < 0.5) {
         // The rival explains the recording better: it wins, the old winner becomes the rival.
@@ -292,11 +295,13 @@ async function findSegments(ctx: Context, env: { dance: Envelopes; bgm: Envelope
     const measured: { line: Line; evidence: number; fit: Line }[] = [];
     for (const c of found) {
       const h = { offset: c.offsetSeconds - c.speed * shift, speed: c.speed, speedError: c.speedError };
-      const v = verify(ctx, await matcherFor(ctx, h.speedError), h, windowCount(gap, 1, 6, PASS1_WINDOWS), { range: gap });
+      // A window per 2 s finds a line; `place` then measures the best densely.
+      const v = verify(ctx, await matcherFor(ctx, h.speedError), h, windowCount(gap, 2, 6, PASS1_WINDOWS / 2), { range: gap });
       if (v && v.fit.inliers.length > 0) measured.push({ line: h, evidence: v.evidence, fit: v.fit });
     }
     measured.sort((a, b) => b.evidence - a.evidence);
-    if (!measured.length) continue;
+    // No window rose above what noise alone reaches: nothing to place.
+    if (!measured.length || measured[0].evidence <= 0) continue;
     let best = place(ctx, measured[0].fit, gap);
     const times = spread(gap.start, gap.end, windowCount(gap, 1, 8, FINAL_WINDOWS));
     for (const m of measured.slice(1, 1 + RIVALS)) {
