@@ -45,6 +45,13 @@ export interface BuildOptions {
 
 const SWEEP_MS = 10 * 60_000;
 
+/** A proxy's request id is kept only when it looks like one: it is echoed and logged. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export function requestIdOf(header: string | string[] | undefined): string {
+  return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+}
+
 /** The URL as logged: the `access_token` query parameter is a credential. */
 function loggedUrl(url: string): string {
   return url.replace(/([?&]access_token=)[^&#]*/gi, '$1[redacted]');
@@ -79,8 +86,8 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
   const app = Fastify({
     ...logging,
     // Keep a proxy's request id when it looks like one, so logs line up across hops.
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    genReqId: (req) => requestIdOf(req.headers['x-request-id']),
     bodyLimit: config.bodyLimitBytes,
     connectionTimeout: config.timeouts.idleMs,
     keepAliveTimeout: config.timeouts.keepAliveMs,
@@ -96,6 +103,11 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },
+    // Router errors (a too-long id, a bad %-escape) are answered before any hook: in our shape all the same.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      sendError(reply, error);
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
 
@@ -116,10 +128,11 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
     if (!isApiPath(request.url) && (await sendStatic(config.webDir, request, reply))) return reply;
     return sendError(reply, new BeatSyncError('NOT_FOUND'));
   });
-  app.addHook('onRequest', authHook({ tokenSecret: config.tokenSecret, adminToken: config.adminToken }));
+  // The id first, so that a refusal by the auth hook carries it too.
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  app.addHook('onRequest', authHook({ tokenSecret: config.tokenSecret, adminToken: config.adminToken }));
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpDuration.observe(
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },

@@ -12,6 +12,7 @@ import { parseQuotaMarker, QUOTA_PREFIX, quotaMarkerKey, uploadDataKey, uploadMe
 import { ADMIN_OWNER } from './auth.ts';
 import type { ServerConfig } from './config.ts';
 import type { SaveUploadOptions, UploadService } from './context.ts';
+import { uploadFault } from './errors.ts';
 import { sanitizeFilename } from './filename.ts';
 import type { ServerMetrics } from './metrics.ts';
 
@@ -105,7 +106,7 @@ export function createUploadService(deps: UploadServiceDeps): LocalUploadService
       metrics?.uploadBytes.inc({ via }, put.size);
       return meta;
     } catch (error) {
-      const e = toBeatSyncError(error);
+      const e = uploadFault(error) ?? toBeatSyncError(error);
       metrics?.uploadsRejected.inc({ code: e.code });
       if (stored) await files.delete(dataKey).catch(() => undefined);
       throw e;

@@ -1,0 +1,109 @@
+// Reliability and hardening of the HTTP layer against a real server on loopback: request ids, every error in
+// our shape (router errors too), malformed multipart, tus Content-Type, full disks, slow bodies, quotas.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { makeVideo } from './helpers/media.ts';
+import { rawRequest, startTestServer } from './helpers/server.ts';
+import type { RawResponse, TestServer } from './helpers/server.ts';
+
+interface ErrorShape { error: { code: string; message: string; retryable: boolean } }
+
+function errorOf(res: RawResponse): ErrorShape['error'] {
+  const body = JSON.parse(res.body) as ErrorShape;
+  assert.equal(typeof body.error?.code, 'string', res.body);
+  assert.equal(typeof body.error.message, 'string', res.body);
+  assert.equal(typeof body.error.retryable, 'boolean', res.body);
+  assert.deepEqual(Object.keys(body), ['error'], res.body);
+  return body.error;
+}
+
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+describe('request ids and error shapes', () => {
+  let server: TestServer;
+  let token: string;
+  before(async () => {
+    server = await startTestServer();
+    token = await server.session();
+  });
+  after(() => server.close());
+  const auth = () => ({ authorization: `Bearer ${token}` });
+
+  test('X-Request-Id is kept only when short and safe; otherwise a fresh id', async () => {
+    const kept = await rawRequest(`${server.url}/api/health`, { headers: { 'x-request-id': 'lb-01:abc.DEF_9-x' } });
+    assert.equal(kept.headers['x-request-id'], 'lb-01:abc.DEF_9-x');
+    for (const bad of ['x'.repeat(10_000), 'a'.repeat(65), 'has space', '<script>', 'a\u00e9b', 'semi;colon']) {
+      const res = await rawRequest(`${server.url}/api/health`, { headers: { 'x-request-id': Buffer.from(bad).toString('latin1') } });
+      const id = String(res.headers['x-request-id']);
+      assert.notEqual(id, bad);
+      assert.match(id, /^[0-9a-f-]{36}$/, `fresh id for ${bad.slice(0, 20)}`);
+    }
+  });
+
+  test('router errors, 404s, bad JSON and big bodies all answer { error: { code, message, retryable } }', async () => {
+    const cases: { name: string; url: string; method?: string; headers?: Record<string, string>; body?: Buffer; status: number; code: string }[] = [
+      { name: '300-character id', url: `/api/jobs/${'a'.repeat(300)}`, status: 414, code: 'BAD_REQUEST' },
+      { name: 'bad %-escape', url: '/api/jobs/%ff', status: 400, code: 'BAD_REQUEST' },
+      { name: 'unknown API path', url: '/api/nothing-here', status: 404, code: 'NOT_FOUND' },
+      { name: 'unknown method', url: '/api/jobs', method: 'PUT', status: 404, code: 'NOT_FOUND' },
+      { name: 'bad JSON', url: '/api/jobs', method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"danceFileId":'), status: 400, code: 'BAD_REQUEST' },
+      { name: 'body too large', url: '/api/jobs', method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ x: 'y'.repeat(server.config.bodyLimitBytes) })), status: 413, code: 'FILE_TOO_LARGE' },
+      { name: 'unsupported body type', url: '/api/jobs', method: 'POST', headers: { 'content-type': 'text/xml' }, body: Buffer.from('<job/>'), status: 415, code: 'BAD_REQUEST' },
+    ];
+    for (const c of cases) {
+      const res = await rawRequest(`${server.url}${c.url}`, { method: c.method ?? 'GET', headers: { ...auth(), 'accept-language': 'zh-CN', ...c.headers }, body: c.body });
+      assert.equal(res.status, c.status, `${c.name}: ${res.status} ${res.body}`);
+      const error = errorOf(res);
+      assert.equal(error.code, c.code, c.name);
+      assert.match(error.message, /[\u4e00-\u9fff]/, `${c.name}: message in zh-CN`);
+      assert.doesNotMatch(res.body, /FST_|statusCode/, c.name);
+      assert.match(String(res.headers['x-request-id']), /^[0-9a-f-]{36}$/, `${c.name}: request id`);
+    }
+  });
+
+  test('malformed multipart (no boundary, wrong boundary, cut short) is 400 BAD_REQUEST on every upload route, and nothing is kept', async () => {
+    const video = await readFile(await makeVideo('reliability-mp.mp4', { seconds: 1 }));
+    const part = (boundary: string) => Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file_type"\r\n\r\ndance\r\n`),
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="class.mp4"\r\nContent-Type: video/mp4\r\n\r\n`),
+      video,
+    ]);
+    const bodies: { name: string; contentType: string; body: Buffer }[] = [
+      { name: 'no boundary', contentType: 'multipart/form-data', body: Buffer.concat([part('b0und'), Buffer.from('\r\n--b0und--\r\n')]) },
+      { name: 'mismatched boundary', contentType: 'multipart/form-data; boundary=other', body: Buffer.concat([part('b0und'), Buffer.from('\r\n--b0und--\r\n')]) },
+      { name: 'truncated', contentType: 'multipart/form-data; boundary=b0und', body: part('b0und') },
+      { name: 'truncated in a part header', contentType: 'multipart/form-data; boundary=b0und', body: Buffer.from('--b0und\r\nContent-Disposition: form-da') },
+    ];
+    const before = await server.storedKeys();
+    for (const route of ['/api/uploads', '/api/upload']) {
+      for (const b of bodies) {
+        const res = await rawRequest(`${server.url}${route}`, {
+          method: 'POST',
+          headers: { ...(route === '/api/uploads' ? auth() : {}), 'content-type': b.contentType, 'content-length': b.body.length },
+          body: b.body,
+        });
+        assert.equal(res.status, 400, `${route} ${b.name}: ${res.status} ${res.body}`);
+        assert.equal((JSON.parse(res.body) as ErrorShape).error.code, 'BAD_REQUEST', `${route} ${b.name}`);
+      }
+    }
+    assert.deepEqual(await server.storedKeys(), before, 'nothing of a malformed upload is kept');
+  });
+
+  test('tus PATCH with a wrong Content-Type is 415 in our shape', async () => {
+    const created = await rawRequest(`${server.url}/api/uploads/tus`, {
+      method: 'POST',
+      headers: { ...auth(), 'tus-resumable': '1.0.0', 'upload-length': 100, 'upload-metadata': `filename ${b64('a.mp4')}` },
+    });
+    assert.equal(created.status, 201, created.body);
+    for (const type of ['application/octet-stream', 'application/json', 'text/plain', 'video/mp4']) {
+      const res = await rawRequest(`${server.url}${created.headers.location}`, {
+        method: 'PATCH',
+        headers: { ...auth(), 'tus-resumable': '1.0.0', 'upload-offset': 0, 'content-type': type, 'content-length': 2 },
+        body: Buffer.from('{}'),
+      });
+      assert.equal(res.status, 415, `${type}: ${res.status} ${res.body}`);
+      assert.equal(errorOf(res).code, 'BAD_REQUEST');
+    }
+  });
+});
