@@ -59,6 +59,12 @@ export interface ServerConfig {
   logLevel: string;
   /** How long running jobs may take to finish on shutdown. */
   shutdownGraceMs: number;
+  minFreeDisk: {
+    /** Below this much free space new jobs are refused (503 RESOURCE_LIMIT). */
+    jobsBytes: number;
+    /** Below this much /api/ready answers 503. */
+    readyBytes: number;
+  };
 }
 
 export interface ConfigSources {
@@ -104,6 +110,8 @@ const OPTIONS = {
   webDir: { flag: 'web-dir', env: 'BEATSYNC_WEB_DIR', kind: 'string', help: 'built web page (dist/web)' },
   logLevel: { flag: 'log-level', env: 'BEATSYNC_LOG_LEVEL', kind: 'string', help: 'pino level (info)' },
   shutdownGrace: { flag: 'shutdown-grace', env: 'BEATSYNC_SHUTDOWN_GRACE', kind: 'seconds', help: 'seconds running jobs get on shutdown (30)' },
+  minFreeJobs: { flag: 'min-free-disk', env: 'BEATSYNC_MIN_FREE_DISK', kind: 'bytes', help: 'free disk below which new jobs are refused (2G)' },
+  minFreeReady: { flag: 'min-free-disk-ready', env: 'BEATSYNC_MIN_FREE_DISK_READY', kind: 'bytes', help: 'free disk below which /api/ready answers 503 (512M)' },
 } satisfies Record<string, Option>;
 
 type OptionName = keyof typeof OPTIONS;
@@ -211,6 +219,7 @@ export async function loadServerConfig(sources: ConfigSources = {}): Promise<Ser
     webDir: resolve(raw('webDir') ?? DEFAULT_WEB_DIR),
     logLevel: raw('logLevel') ?? 'info',
     shutdownGraceMs: Math.round(seconds('shutdownGrace', 30) * 1000),
+    minFreeDisk: { jobsBytes: bytes('minFreeJobs', 2 * GIB), readyBytes: bytes('minFreeReady', 512 * MIB) },
   };
   if (config.adminToken !== null && config.adminToken.length < 16) {
     throw new BeatSyncError('BAD_REQUEST', 'the admin token must be at least 16 characters');
@@ -269,6 +278,7 @@ export function describeConfig(config: ServerConfig): string {
     ['time-outs', `request ${config.timeouts.requestMs / 1000} s, headers ${config.timeouts.headersMs / 1000} s, idle ${config.timeouts.idleMs / 1000} s`],
     ['max header size', `${config.maxHeaderBytes} bytes`],
     ['trust proxy', config.trustProxy ? 'yes' : 'no'],
+    ['min free disk', `${mib(config.minFreeDisk.jobsBytes)} for new jobs, ${mib(config.minFreeDisk.readyBytes)} for readiness`],
     ['web page', config.webDir],
   ];
   return lines.map(([k, v]) => `  ${k.padEnd(16)} ${v}`).join('\n');

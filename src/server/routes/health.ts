@@ -9,8 +9,6 @@ export interface ReadinessCheck {
 }
 
 const CHECK_TIMEOUT_MS = 5000;
-/** Below this much free space new uploads could not be taken: not ready. */
-export const MIN_FREE_BYTES = 512 * 1024 * 1024;
 
 async function check(run: () => Promise<string>): Promise<ReadinessCheck> {
   let timer: NodeJS.Timeout | undefined;
@@ -65,7 +63,8 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
         const free = await app.system.files.freeBytes();
         if (free === null) return 'free space unknown';
         const text = `${(free / 2 ** 30).toFixed(1)} GiB free`;
-        if (free < MIN_FREE_BYTES) throw new Error(`only ${text}`);
+        // Below this much free space new uploads could not be taken: not ready.
+        if (free < app.config.minFreeDisk.readyBytes) throw new Error(`only ${text}`);
         return text;
       }),
       check(async () => `ffmpeg ${await ffmpegVersion()}`),
