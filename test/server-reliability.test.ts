@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { makeVideo } from './helpers/media.ts';
-import { rawRequest, startTestServer } from './helpers/server.ts';
+import { multipartBody, rawRequest, startTestServer } from './helpers/server.ts';
 import type { RawResponse, TestServer } from './helpers/server.ts';
 
 interface ErrorShape { error: { code: string; message: string; retryable: boolean } }
@@ -105,5 +105,53 @@ describe('request ids and error shapes', () => {
       assert.equal(res.status, 415, `${type}: ${res.status} ${res.body}`);
       assert.equal(errorOf(res).code, 'BAD_REQUEST');
     }
+  });
+});
+
+describe('unfinished tus uploads count against the storage quota', () => {
+  let server: TestServer;
+  let video: Buffer;
+  before(async () => {
+    server = await startTestServer({ argv: ['--quota-storage', '10M'] });
+    video = await readFile(await makeVideo('reliability-quota.mp4', { seconds: 1 }));
+  });
+  after(() => server.close());
+
+  const tusCreate = (token: string, length: number) => rawRequest(`${server.url}/api/uploads/tus`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0', 'upload-length': length, 'upload-metadata': `filename ${b64('class.mp4')}` },
+  });
+
+  test('the reserved Upload-Length counts from creation, and is given back when the upload is abandoned or completes', async () => {
+    const token = await server.session();
+    const first = await tusCreate(token, 8 * 1024 * 1024);
+    assert.equal(first.status, 201, first.body);
+    const second = await tusCreate(token, 8 * 1024 * 1024);
+    assert.equal(second.status, 503, second.body);
+    assert.equal(errorOf(second).code, 'RESOURCE_LIMIT');
+    // Multipart uploads see the reservation too: 2 MiB left, and this is more.
+    const { body, contentType } = multipartBody({ filename: 'big.mp4', data: Buffer.alloc(3 * 1024 * 1024, 1) });
+    const multipart = await rawRequest(`${server.url}/api/uploads`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': contentType, 'content-length': body.length }, body,
+    });
+    assert.equal(multipart.status, 503, multipart.body);
+    assert.equal(errorOf(multipart).code, 'RESOURCE_LIMIT');
+    // Another token has its own quota.
+    assert.equal((await tusCreate(await server.session(), 8 * 1024 * 1024)).status, 201);
+
+    const abandoned = await rawRequest(`${server.url}${first.headers.location}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0' } });
+    assert.equal(abandoned.status, 204);
+    const small = await tusCreate(token, video.length);
+    assert.equal(small.status, 201, small.body);
+    const done = await rawRequest(`${server.url}${small.headers.location}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0', 'upload-offset': 0, 'content-type': 'application/offset+octet-stream', 'content-length': video.length },
+      body: video,
+    });
+    assert.equal(done.status, 204, done.body);
+    assert.ok(done.headers['beatsync-file-id']);
+    // Completed: counted once, as a file (10 MiB − the video leaves room for 9 MiB).
+    assert.equal((await tusCreate(token, 9 * 1024 * 1024)).status, 201);
+    assert.ok(!(await server.storedKeys()).some((k) => k.includes(String(small.headers.location).split('/').pop()!) && k.startsWith('reserved/')));
   });
 });

@@ -131,7 +131,7 @@ export default async function tusRoutes(app: FastifyInstance, opts: { tus: TusUp
     if (versionRefused(request, reply)) return reply;
     const info = await tus.get((request.params as { id: string }).id, request);
     if (info.fileId) throw new BeatSyncError('CONFLICT', 'the upload is complete; it is now a normal upload');
-    await tus.remove(info.id);
+    await tus.remove(info.id, info);
     return reply.code(204).send();
   });
 }
