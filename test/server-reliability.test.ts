@@ -155,3 +155,52 @@ describe('unfinished tus uploads count against the storage quota', () => {
     assert.ok(!(await server.storedKeys()).some((k) => k.includes(String(small.headers.location).split('/').pop()!) && k.startsWith('reserved/')));
   });
 });
+
+describe('operations routes', () => {
+  const ADMIN = 'ops-admin-token-0123456789';
+  let server: TestServer;
+  let open: TestServer;
+  before(async () => {
+    server = await startTestServer({ argv: ['--admin-token', ADMIN] });
+    open = await startTestServer({ argv: ['--public-metrics'] });
+  });
+  after(async () => {
+    await server.close();
+    await open.close();
+  });
+
+  test('/metrics and /api/stats need the admin token; /api/ready tells anyone only whether it is ready', async () => {
+    const token = await server.session();
+    for (const path of ['/metrics', '/api/stats']) {
+      for (const headers of [{}, { authorization: `Bearer ${token}` }]) {
+        const res = await rawRequest(`${server.url}${path}`, { headers });
+        assert.equal(res.status, 401, `${path} ${JSON.stringify(headers)}: ${res.status}`);
+        assert.equal(errorOf(res).code, 'UNAUTHORIZED');
+      }
+      assert.equal((await rawRequest(`${server.url}${path}`, { headers: { authorization: `Bearer ${ADMIN}` } })).status, 200, path);
+    }
+    const anonymous = await rawRequest(`${server.url}/api/ready`, {});
+    assert.equal(anonymous.status, 200);
+    assert.deepEqual(JSON.parse(anonymous.body), { ready: true });
+    assert.doesNotMatch(anonymous.body, /GiB|waiting|ffmpeg/);
+    const admin = JSON.parse((await rawRequest(`${server.url}/api/ready`, { headers: { authorization: `Bearer ${ADMIN}` } })).body) as { checks: Record<string, unknown> };
+    assert.deepEqual(Object.keys(admin.checks).sort(), ['ffmpeg', 'jobs', 'storage']);
+  });
+
+  test('--public-metrics opens them to anyone', async () => {
+    assert.match((await rawRequest(`${open.url}/metrics`, {})).body, /beatsync_queue_depth/);
+    assert.equal((await rawRequest(`${open.url}/api/stats`, {})).status, 200);
+    assert.ok((JSON.parse((await rawRequest(`${open.url}/api/ready`, {})).body) as { checks?: unknown }).checks);
+  });
+
+  test('a stale, forged or malformed Authorization header never makes /api/health (GET or HEAD) answer 401', async () => {
+    for (const authorization of ['Bearer bs1.AAAAAAAAAAAAAAAAAAAAAAAA.forged', 'Bearer not-a-token', 'Basic dXNlcjpwYXNz', 'Bearer']) {
+      for (const method of ['GET', 'HEAD']) {
+        const res = await rawRequest(`${server.url}/api/health`, { method, headers: { authorization } });
+        assert.equal(res.status, 200, `${method} with ${authorization}`);
+      }
+    }
+    // Elsewhere a bad token is still refused.
+    assert.equal((await rawRequest(`${server.url}/api/jobs`, { headers: { authorization: 'Bearer not-a-token' } })).status, 401);
+  });
+});

@@ -59,6 +59,8 @@ export interface ServerConfig {
   logLevel: string;
   /** How long running jobs may take to finish on shutdown. */
   shutdownGraceMs: number;
+  /** /metrics, /api/stats and /api/ready's details without the admin token (default: only with it). */
+  publicOps: boolean;
   minFreeDisk: {
     /** Below this much free space new jobs are refused (503 RESOURCE_LIMIT). */
     jobsBytes: number;
@@ -110,6 +112,7 @@ const OPTIONS = {
   webDir: { flag: 'web-dir', env: 'BEATSYNC_WEB_DIR', kind: 'string', help: 'built web page (dist/web)' },
   logLevel: { flag: 'log-level', env: 'BEATSYNC_LOG_LEVEL', kind: 'string', help: 'pino level (info)' },
   shutdownGrace: { flag: 'shutdown-grace', env: 'BEATSYNC_SHUTDOWN_GRACE', kind: 'seconds', help: 'seconds running jobs get on shutdown (30)' },
+  publicOps: { flag: 'public-metrics', env: 'BEATSYNC_PUBLIC_METRICS', kind: 'bool', help: '/metrics, /api/stats and /api/ready details without the admin token (off)' },
   minFreeJobs: { flag: 'min-free-disk', env: 'BEATSYNC_MIN_FREE_DISK', kind: 'bytes', help: 'free disk below which new jobs are refused (2G)' },
   minFreeReady: { flag: 'min-free-disk-ready', env: 'BEATSYNC_MIN_FREE_DISK_READY', kind: 'bytes', help: 'free disk below which /api/ready answers 503 (512M)' },
 } satisfies Record<string, Option>;
@@ -219,6 +222,7 @@ export async function loadServerConfig(sources: ConfigSources = {}): Promise<Ser
     webDir: resolve(raw('webDir') ?? DEFAULT_WEB_DIR),
     logLevel: raw('logLevel') ?? 'info',
     shutdownGraceMs: Math.round(seconds('shutdownGrace', 30) * 1000),
+    publicOps: bool('publicOps'),
     minFreeDisk: { jobsBytes: bytes('minFreeJobs', 2 * GIB), readyBytes: bytes('minFreeReady', 512 * MIB) },
   };
   if (config.adminToken !== null && config.adminToken.length < 16) {
@@ -274,6 +278,7 @@ export function describeConfig(config: ServerConfig): string {
     ['retention', `${config.retentionSeconds} s (unfinished resumable uploads ${config.tusExpirySeconds} s)`],
     ['CORS origins', config.corsOrigins.length ? config.corsOrigins.join(', ') : '(same origin only)'],
     ['admin token', mask(config.adminToken)],
+    ['operations', config.publicOps ? '/metrics, /api/stats, /api/ready public' : '/metrics, /api/stats, /api/ready details need the admin token'],
     ['token secret', mask(config.tokenSecret)],
     ['time-outs', `request ${config.timeouts.requestMs / 1000} s, headers ${config.timeouts.headersMs / 1000} s, idle ${config.timeouts.idleMs / 1000} s`],
     ['max header size', `${config.maxHeaderBytes} bytes`],

@@ -1,6 +1,7 @@
 // Liveness, readiness (job backend, storage space, ffmpeg) and Prometheus metrics.
 import type { FastifyInstance } from 'fastify';
 import { ffmpegVersion } from '../../media/index.ts';
+import { IGNORE_BAD_TOKEN, requireAdmin } from '../auth.ts';
 
 export type CheckState = 'ok' | 'failed';
 export interface ReadinessCheck {
@@ -37,8 +38,11 @@ const readySchema = {
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
   const startedAt = Date.now();
 
+  // Node names, free disk and job counts are for operators; whether the node is ready is for anyone (load balancers).
+  const opsGuard = app.config.publicOps ? {} : { preHandler: requireAdmin };
+
   app.get('/api/health', {
-    config: { rateLimit: false },
+    config: { rateLimit: false, ...IGNORE_BAD_TOKEN },
     schema: {
       summary: 'Alive: the process answers',
       tags: ['operations'],
@@ -47,13 +51,14 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
   }, async () => ({ status: 'ok', uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }));
 
   app.get('/api/ready', {
-    config: { rateLimit: false },
+    config: { rateLimit: false, ...IGNORE_BAD_TOKEN },
     schema: {
       summary: 'Ready: the job backend answers, storage has room, ffmpeg runs (503 otherwise)',
+      description: 'The checks\' details only with the admin token (or when the server makes operations routes public).',
       tags: ['operations'],
       response: { 200: readySchema, 503: readySchema },
     },
-  }, async (_request, reply) => {
+  }, async (request, reply) => {
     const [jobs, storage, ffmpeg] = await Promise.all([
       check(async () => {
         const stats = await app.system.store.stats();
@@ -70,10 +75,12 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
       check(async () => `ffmpeg ${await ffmpegVersion()}`),
     ]);
     const ready = jobs.state === 'ok' && storage.state === 'ok' && ffmpeg.state === 'ok';
-    return reply.code(ready ? 200 : 503).send({ ready, checks: { jobs, storage, ffmpeg } });
+    reply.code(ready ? 200 : 503);
+    return reply.send(app.config.publicOps || request.isAdmin ? { ready, checks: { jobs, storage, ffmpeg } } : { ready });
   });
 
   app.get('/metrics', {
+    ...opsGuard,
     config: { rateLimit: false },
     schema: { summary: 'Prometheus metrics of this node', tags: ['operations'], produces: ['text/plain'], response: { 200: { type: 'string' } } },
   }, async (_request, reply) => {
