@@ -2,7 +2,9 @@
 // our shape (router errors too), malformed multipart, tus Content-Type, full disks, slow bodies, quotas.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
 import { makeVideo } from './helpers/media.ts';
 import { multipartBody, rawRequest, startTestServer } from './helpers/server.ts';
 import type { RawResponse, TestServer } from './helpers/server.ts';
@@ -172,7 +174,7 @@ describe('operations routes', () => {
   test('/metrics and /api/stats need the admin token; /api/ready tells anyone only whether it is ready', async () => {
     const token = await server.session();
     for (const path of ['/metrics', '/api/stats']) {
-      for (const headers of [{}, { authorization: `Bearer ${token}` }]) {
+      for (const headers of [{}, { authorization: `Bearer ${token}` }] as Record<string, string>[]) {
         const res = await rawRequest(`${server.url}${path}`, { headers });
         assert.equal(res.status, 401, `${path} ${JSON.stringify(headers)}: ${res.status}`);
         assert.equal(errorOf(res).code, 'UNAUTHORIZED');
@@ -202,5 +204,33 @@ describe('operations routes', () => {
     }
     // Elsewhere a bad token is still refused.
     assert.equal((await rawRequest(`${server.url}/api/jobs`, { headers: { authorization: 'Bearer not-a-token' } })).status, 401);
+  });
+});
+
+describe('logging of refusals', () => {
+  let server: TestServer;
+  const lines: { level: number; msg: string; reqId?: string }[] = [];
+  before(async () => {
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line) as { level: number; msg: string; reqId?: string });
+        done();
+      },
+    });
+    server = await startTestServer({ argv: ['--rate-limit-ip', '3'], build: { logger: pino({ level: 'info' }, sink) } });
+  });
+  after(() => server.close());
+
+  test('rate-limited requests log nothing at info; others log one line each', async () => {
+    const answered: { status: number; id: string }[] = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await rawRequest(`${server.url}/api/jobs/${'A'.repeat(22)}`, {});
+      answered.push({ status: res.status, id: String(res.headers['x-request-id']) });
+    }
+    const refused = answered.filter((a) => a.status === 429);
+    assert.equal(refused.length, 9);
+    const info = (id: string) => lines.filter((l) => l.reqId === id && l.level >= 30);
+    for (const r of refused) assert.deepEqual(info(r.id), [], 'a refusal is logged at debug only');
+    for (const a of answered.filter((x) => x.status !== 429)) assert.ok(info(a.id).length <= 2, `${a.status}: ${info(a.id).map((l) => l.msg).join(', ')}`);
   });
 });

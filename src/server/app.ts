@@ -99,6 +99,8 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
       connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(config.timeouts.headersMs / 2))),
     },
     clientErrorHandler: answerClientError,
+    // One line per request, logged by the hooks below: a flood of refusals must not flood the log.
+    disableRequestLogging: true,
     trustProxy: config.trustProxy,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -112,6 +114,7 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
   });
 
   const metrics = createMetrics(system);
+  const rateLimited = new WeakSet<FastifyRequest>();
   const uploads = createUploadService({ files: system.files, config, metrics });
   const tus = new TusUploads({ files: system.files, uploads, expirySeconds: config.tusExpirySeconds });
 
@@ -131,9 +134,13 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
   // The id first, so that a refusal by the auth hook carries it too.
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    request.log.debug({ req: request }, 'incoming request');
   });
   app.addHook('onRequest', authHook({ tokenSecret: config.tokenSecret, adminToken: config.adminToken }));
   app.addHook('onResponse', async (request, reply) => {
+    // Rate-limited refusals come in floods (115 000 in one load run): at debug only.
+    const level = rateLimited.has(request) ? 'debug' : 'info';
+    request.log[level]({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
     metrics.httpDuration.observe(
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
@@ -172,7 +179,10 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
     // A token is limited as itself; without one, the client IP is.
     keyGenerator: (request) => (request.owner ? `token:${request.owner}` : `ip:${request.ip}`),
     max: (request) => (request.isAdmin ? 1_000_000 : request.owner ? config.rateLimit.perToken : config.rateLimit.perIp),
-    errorResponseBuilder: (_request, context) => new BeatSyncError('RATE_LIMITED', `more than ${context.max} requests in ${context.after}`),
+    errorResponseBuilder: (request, context) => {
+      rateLimited.add(request);
+      return new BeatSyncError('RATE_LIMITED', `more than ${context.max} requests in ${context.after}`);
+    },
     ...(rateLimitRedis ? { redis: rateLimitRedis, nameSpace: `${options.rateLimitRedis!.prefix}rl:`, skipOnError: true } : {}),
   });
 
