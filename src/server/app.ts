@@ -9,7 +9,7 @@ import rateLimit from '@fastify/rate-limit';
 import { Redis } from 'ioredis';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import { BeatSyncError } from '../errors.ts';
@@ -28,6 +28,7 @@ import sessionRoutes from './routes/session.ts';
 import tusRoutes, { TUS_HEADERS } from './routes/tus.ts';
 import uploadRoutes, { uploadAnswerSchema } from './routes/uploads.ts';
 import { isApiPath, sendStatic } from './static.ts';
+import { SessionRegistry } from './sessions.ts';
 import { TusUploads } from './tus.ts';
 import { createUploadService } from './uploads.ts';
 
@@ -100,7 +101,7 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
     },
     clientErrorHandler: answerClientError,
     // One line per request, logged by the hooks below: a flood of refusals must not flood the log.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.trustProxy,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -122,6 +123,12 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
   app.decorate('config', config);
   app.decorate('uploads', uploads);
   app.decorate('metrics', metrics);
+  const sessions = new SessionRegistry({
+    files: system.files,
+    ttlMs: config.sessionTtlSeconds * 1000,
+    onError: (err) => app.log.warn({ err: (err as Error).message }, 'session lifetime check failed; the token is let through'),
+  });
+  app.decorate('sessions', sessions);
   app.decorateRequest('owner', null);
   app.decorateRequest('isAdmin', false);
   app.decorateRequest('lang', 'en');
@@ -136,7 +143,7 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
     reply.header('x-request-id', request.id);
     request.log.debug({ req: request }, 'incoming request');
   });
-  app.addHook('onRequest', authHook({ tokenSecret: config.tokenSecret, adminToken: config.adminToken }));
+  app.addHook('onRequest', authHook({ tokenSecret: config.tokenSecret, adminToken: config.adminToken, sessions }));
   app.addHook('onResponse', async (request, reply) => {
     // Rate-limited refusals come in floods (115 000 in one load run): at debug only.
     const level = rateLimited.has(request) ? 'debug' : 'info';

@@ -3,6 +3,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BeatSyncError, langFrom } from '../errors.ts';
+import type { SessionRegistry } from './sessions.ts';
 
 const PREFIX = 'bs1';
 /** Owner name of whatever the admin token creates (session ids are 24 base64url characters, never this). */
@@ -52,14 +53,14 @@ function presentedToken(request: FastifyRequest): string | null {
 export const IGNORE_BAD_TOKEN = { ignoreBadToken: true } as const;
 
 /** onRequest hook: sets request.lang, request.owner and request.isAdmin; a token that is present but wrong is 401. */
-export function authHook(options: { tokenSecret: string; adminToken: string | null }) {
+export function authHook(options: { tokenSecret: string; adminToken: string | null; sessions?: SessionRegistry }) {
   const identify = identifyWith(options);
   return async (request: FastifyRequest): Promise<void> => {
     request.lang = langFrom(request.headers['accept-language']);
     request.owner = null;
     request.isAdmin = false;
     try {
-      identify(request);
+      await identify(request);
     } catch (error) {
       if ((request.routeOptions.config as { ignoreBadToken?: boolean } | undefined)?.ignoreBadToken) {
         request.owner = null;
@@ -71,8 +72,8 @@ export function authHook(options: { tokenSecret: string; adminToken: string | nu
   };
 }
 
-function identifyWith(options: { tokenSecret: string; adminToken: string | null }) {
-  return (request: FastifyRequest): void => {
+function identifyWith(options: { tokenSecret: string; adminToken: string | null; sessions?: SessionRegistry }) {
+  return async (request: FastifyRequest): Promise<void> => {
     const token = presentedToken(request);
     if (token === null) return;
     if (options.adminToken && sameSecret(token, options.adminToken)) {
@@ -82,6 +83,8 @@ function identifyWith(options: { tokenSecret: string; adminToken: string | null 
     }
     const sessionId = verifySessionToken(options.tokenSecret, token);
     if (sessionId === null) throw new BeatSyncError('UNAUTHORIZED', 'invalid token');
+    const state = options.sessions ? await options.sessions.use(sessionId) : 'ok';
+    if (state !== 'ok') throw new BeatSyncError('UNAUTHORIZED', state === 'expired' ? 'the token has expired' : 'the token was revoked');
     request.owner = sessionId;
   };
 }

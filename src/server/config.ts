@@ -59,6 +59,8 @@ export interface ServerConfig {
   logLevel: string;
   /** How long running jobs may take to finish on shutdown. */
   shutdownGraceMs: number;
+  /** A session token unused this long stops working (each use renews it). */
+  sessionTtlSeconds: number;
   /** /metrics, /api/stats and /api/ready's details without the admin token (default: only with it). */
   publicOps: boolean;
   minFreeDisk: {
@@ -112,6 +114,7 @@ const OPTIONS = {
   webDir: { flag: 'web-dir', env: 'BEATSYNC_WEB_DIR', kind: 'string', help: 'built web page (dist/web)' },
   logLevel: { flag: 'log-level', env: 'BEATSYNC_LOG_LEVEL', kind: 'string', help: 'pino level (info)' },
   shutdownGrace: { flag: 'shutdown-grace', env: 'BEATSYNC_SHUTDOWN_GRACE', kind: 'seconds', help: 'seconds running jobs get on shutdown (30)' },
+  sessionTtl: { flag: 'session-ttl', env: 'BEATSYNC_SESSION_TTL', kind: 'seconds', help: 'seconds a session token may go unused before it expires (2592000 = 30 days)' },
   publicOps: { flag: 'public-metrics', env: 'BEATSYNC_PUBLIC_METRICS', kind: 'bool', help: '/metrics, /api/stats and /api/ready details without the admin token (off)' },
   minFreeJobs: { flag: 'min-free-disk', env: 'BEATSYNC_MIN_FREE_DISK', kind: 'bytes', help: 'free disk below which new jobs are refused (2G)' },
   minFreeReady: { flag: 'min-free-disk-ready', env: 'BEATSYNC_MIN_FREE_DISK_READY', kind: 'bytes', help: 'free disk below which /api/ready answers 503 (512M)' },
@@ -222,6 +225,7 @@ export async function loadServerConfig(sources: ConfigSources = {}): Promise<Ser
     webDir: resolve(raw('webDir') ?? DEFAULT_WEB_DIR),
     logLevel: raw('logLevel') ?? 'info',
     shutdownGraceMs: Math.round(seconds('shutdownGrace', 30) * 1000),
+    sessionTtlSeconds: seconds('sessionTtl', 30 * 24 * 3600),
     publicOps: bool('publicOps'),
     minFreeDisk: { jobsBytes: bytes('minFreeJobs', 2 * GIB), readyBytes: bytes('minFreeReady', 512 * MIB) },
   };
@@ -280,6 +284,7 @@ export function describeConfig(config: ServerConfig): string {
     ['admin token', mask(config.adminToken)],
     ['operations', config.publicOps ? '/metrics, /api/stats, /api/ready public' : '/metrics, /api/stats, /api/ready details need the admin token'],
     ['token secret', mask(config.tokenSecret)],
+    ['session lifetime', `${config.sessionTtlSeconds} s unused`],
     ['time-outs', `request ${config.timeouts.requestMs / 1000} s, headers ${config.timeouts.headersMs / 1000} s, idle ${config.timeouts.idleMs / 1000} s`],
     ['max header size', `${config.maxHeaderBytes} bytes`],
     ['trust proxy', config.trustProxy ? 'yes' : 'no'],
