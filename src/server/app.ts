@@ -29,6 +29,7 @@ import tusRoutes, { TUS_HEADERS } from './routes/tus.ts';
 import uploadRoutes, { uploadAnswerSchema } from './routes/uploads.ts';
 import { isApiPath, sendStatic } from './static.ts';
 import { SessionRegistry } from './sessions.ts';
+import { uploadGuard } from './upload-guard.ts';
 import { TusUploads } from './tus.ts';
 import { createUploadService } from './uploads.ts';
 
@@ -45,6 +46,8 @@ export interface BuildOptions {
 }
 
 const SWEEP_MS = 10 * 60_000;
+/** Routes whose bodies are uploads (the old clients' one included): minimum rate and per-address cap. */
+const UPLOAD_ROUTES = ['POST /api/uploads', 'PATCH /api/uploads/tus/:id', 'POST /api/upload'];
 
 /** A proxy's request id is kept only when it looks like one: it is echoed and logged. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -144,6 +147,7 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
     request.log.debug({ req: request }, 'incoming request');
   });
   app.addHook('onRequest', authHook({ tokenSecret: config.tokenSecret, adminToken: config.adminToken, sessions }));
+  app.addHook('onRequest', uploadGuard({ ...config.uploadGuard, routes: UPLOAD_ROUTES }));
   app.addHook('onResponse', async (request, reply) => {
     // Rate-limited refusals come in floods (115 000 in one load run): at debug only.
     const level = rateLimited.has(request) ? 'debug' : 'info';
