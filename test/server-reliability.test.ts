@@ -89,6 +89,11 @@ describe('request ids and error shapes', () => {
         assert.equal((JSON.parse(res.body) as ErrorShape).error.code, 'BAD_REQUEST', `${route} ${b.name}`);
       }
     }
+    // The old clients' form-field route parses multipart too.
+    for (const b of bodies) {
+      const res = await rawRequest(`${server.url}/api/process`, { method: 'POST', headers: { 'content-type': b.contentType, 'content-length': b.body.length }, body: b.body });
+      assert.equal(res.status, 400, `/api/process ${b.name}: ${res.status} ${res.body}`);
+    }
     assert.deepEqual(await server.storedKeys(), before, 'nothing of a malformed upload is kept');
   });
 
