@@ -49,7 +49,7 @@ test(`scale-out: ${JOBS} jobs over 2 APIs and 3 workers survive kill -9 of two w
 }, async (t) => {
   const pair = await makeApiSyncPair({ name: 'scale', danceSeconds: 4, bgmSeconds: 10, offsetSeconds: 2 });
   const cluster = await startCluster({
-    flags: ['--lease', '3', '--quota-jobs', '1000', '--rate-limit-token', '100000', '--rate-limit-ip', '100000'],
+    flags: ['--public-metrics', '--lease', '3', '--quota-jobs', '1000', '--rate-limit-token', '100000', '--rate-limit-ip', '100000'],
   });
   t.after(() => cluster.stop());
   const [apiA, apiB] = await Promise.all([cluster.startNode('api'), cluster.startNode('api')]);

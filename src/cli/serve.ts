@@ -47,6 +47,7 @@ export async function serve(argv: readonly string[]): Promise<number> {
     concurrency: config.concurrency,
     ...jobSystemOptions(scale),
     retention: { inputsMs: retentionMs, outputsMs: retentionMs },
+    minFreeDiskBytes: config.minFreeDisk.jobsBytes,
     log: (level, message, fields) => log[level](fields ?? {}, message),
   });
   if (scale.role === 'worker') {

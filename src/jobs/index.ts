@@ -92,6 +92,10 @@ async function readUploadMeta(files: FileStore, fileId: string): Promise<UploadM
   }
 }
 
+function ownersCacheKey(owner: string | null, key: string | null): string | null {
+  return key === null ? null : `${owner ?? ''}:${key}`;
+}
+
 export async function openJobSystem(config: JobSystemConfig): Promise<JobSystem> {
   const types = withLimitOverrides(config.types ?? JOB_TYPES, config.limits);
   const backend = await openBackend(config);
@@ -153,7 +157,8 @@ export async function openJobSystem(config: JobSystemConfig): Promise<JobSystem>
       idempotencyKey: options.idempotencyKey ?? null,
       maxAttempts: limits.maxAttempts,
       estimatedSeconds: handler.estimateSeconds(input, uploadMap),
-      cacheKey: handler.cacheKey(input, uploadMap),
+      // Per owner: a hit answers in milliseconds, which would tell another token that someone processed the same files.
+      cacheKey: ownersCacheKey(owner, handler.cacheKey(input, uploadMap)),
     });
     if (result.created) pool?.wake();
     return result;

@@ -59,6 +59,23 @@ export interface ServerConfig {
   logLevel: string;
   /** How long running jobs may take to finish on shutdown. */
   shutdownGraceMs: number;
+  uploadGuard: {
+    /** A body slower than this (bytes/s) averaged over the window is cut off. */
+    minBytesPerSecond: number;
+    windowMs: number;
+    /** Uploads one client address may have open at once. */
+    perIp: number;
+  };
+  /** A session token unused this long stops working (each use renews it). */
+  sessionTtlSeconds: number;
+  /** /metrics, /api/stats and /api/ready's details without the admin token (default: only with it). */
+  publicOps: boolean;
+  minFreeDisk: {
+    /** Below this much free space new jobs are refused (503 RESOURCE_LIMIT). */
+    jobsBytes: number;
+    /** Below this much /api/ready answers 503. */
+    readyBytes: number;
+  };
 }
 
 export interface ConfigSources {
@@ -104,6 +121,13 @@ const OPTIONS = {
   webDir: { flag: 'web-dir', env: 'BEATSYNC_WEB_DIR', kind: 'string', help: 'built web page (dist/web)' },
   logLevel: { flag: 'log-level', env: 'BEATSYNC_LOG_LEVEL', kind: 'string', help: 'pino level (info)' },
   shutdownGrace: { flag: 'shutdown-grace', env: 'BEATSYNC_SHUTDOWN_GRACE', kind: 'seconds', help: 'seconds running jobs get on shutdown (30)' },
+  uploadMinRate: { flag: 'upload-min-rate', env: 'BEATSYNC_UPLOAD_MIN_RATE', kind: 'bytes', help: 'bytes per second an upload must average over the window, else it is closed (1K)' },
+  uploadRateWindow: { flag: 'upload-rate-window', env: 'BEATSYNC_UPLOAD_RATE_WINDOW', kind: 'seconds', help: 'seconds over which the upload rate is averaged (60)' },
+  uploadsPerIp: { flag: 'uploads-per-ip', env: 'BEATSYNC_UPLOADS_PER_IP', kind: 'int', help: 'uploads one address may have open at once (8)' },
+  sessionTtl: { flag: 'session-ttl', env: 'BEATSYNC_SESSION_TTL', kind: 'seconds', help: 'seconds a session token may go unused before it expires (2592000 = 30 days)' },
+  publicOps: { flag: 'public-metrics', env: 'BEATSYNC_PUBLIC_METRICS', kind: 'bool', help: '/metrics, /api/stats and /api/ready details without the admin token (off)' },
+  minFreeJobs: { flag: 'min-free-disk', env: 'BEATSYNC_MIN_FREE_DISK', kind: 'bytes', help: 'free disk below which new jobs are refused (2G)' },
+  minFreeReady: { flag: 'min-free-disk-ready', env: 'BEATSYNC_MIN_FREE_DISK_READY', kind: 'bytes', help: 'free disk below which /api/ready answers 503 (512M)' },
 } satisfies Record<string, Option>;
 
 type OptionName = keyof typeof OPTIONS;
@@ -211,6 +235,14 @@ export async function loadServerConfig(sources: ConfigSources = {}): Promise<Ser
     webDir: resolve(raw('webDir') ?? DEFAULT_WEB_DIR),
     logLevel: raw('logLevel') ?? 'info',
     shutdownGraceMs: Math.round(seconds('shutdownGrace', 30) * 1000),
+    uploadGuard: {
+      minBytesPerSecond: bytes('uploadMinRate', KIB),
+      windowMs: Math.round(seconds('uploadRateWindow', 60) * 1000),
+      perIp: int('uploadsPerIp', 8, 1),
+    },
+    sessionTtlSeconds: seconds('sessionTtl', 30 * 24 * 3600),
+    publicOps: bool('publicOps'),
+    minFreeDisk: { jobsBytes: bytes('minFreeJobs', 2 * GIB), readyBytes: bytes('minFreeReady', 512 * MIB) },
   };
   if (config.adminToken !== null && config.adminToken.length < 16) {
     throw new BeatSyncError('BAD_REQUEST', 'the admin token must be at least 16 characters');
@@ -265,10 +297,14 @@ export function describeConfig(config: ServerConfig): string {
     ['retention', `${config.retentionSeconds} s (unfinished resumable uploads ${config.tusExpirySeconds} s)`],
     ['CORS origins', config.corsOrigins.length ? config.corsOrigins.join(', ') : '(same origin only)'],
     ['admin token', mask(config.adminToken)],
+    ['operations', config.publicOps ? '/metrics, /api/stats, /api/ready public' : '/metrics, /api/stats, /api/ready details need the admin token'],
     ['token secret', mask(config.tokenSecret)],
+    ['slow uploads', `closed below ${config.uploadGuard.minBytesPerSecond} bytes/s over ${config.uploadGuard.windowMs / 1000} s; ${config.uploadGuard.perIp} at once per address`],
+    ['session lifetime', `${config.sessionTtlSeconds} s unused`],
     ['time-outs', `request ${config.timeouts.requestMs / 1000} s, headers ${config.timeouts.headersMs / 1000} s, idle ${config.timeouts.idleMs / 1000} s`],
     ['max header size', `${config.maxHeaderBytes} bytes`],
     ['trust proxy', config.trustProxy ? 'yes' : 'no'],
+    ['min free disk', `${mib(config.minFreeDisk.jobsBytes)} for new jobs, ${mib(config.minFreeDisk.readyBytes)} for readiness`],
     ['web page', config.webDir],
   ];
   return lines.map(([k, v]) => `  ${k.padEnd(16)} ${v}`).join('\n');

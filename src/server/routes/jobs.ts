@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BeatSyncError } from '../../errors.ts';
 import type { Lang } from '../../errors.ts';
 import type { JobEvent, JobState, JobStore } from '../../jobs/types.ts';
-import { bearerSecurity, requireToken } from '../auth.ts';
+import { bearerSecurity, requireAdmin, requireToken } from '../auth.ts';
 import {
   acceptedSchema, errorResponses, eventView, isTerminal, JOB_STATES, jobIdParams, jobLinks, jobSchema, jobView, loadOwnJob,
   SYNC_JOB_TYPE, syncOptionsSchema,
@@ -184,6 +184,7 @@ export default async function jobRoutes(app: FastifyInstance, opts: JobRoutesOpt
   });
 
   app.get('/api/stats', {
+    ...(app.config.publicOps ? {} : { preHandler: requireAdmin }),
     schema: {
       summary: 'Service statistics: success rate, mean duration, queue depth',
       tags: ['jobs'],
