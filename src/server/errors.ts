@@ -67,7 +67,7 @@ export function classify(err: unknown): { error: BeatSyncError; expected: boolea
 }
 
 export function errorBody(error: BeatSyncError, lang: Lang): ErrorBody {
-  const body: ErrorBody = { error: { code: error.code, message: messageFor(error.code, lang), retryable: error.retryable } };
+  const body: ErrorBody = { error: { code: error.code, message: messageFor(error.code, lang, error.messageParams), retryable: error.retryable } };
   if (error.code === 'BAD_REQUEST' && error.detail) body.error.detail = error.detail;
   return body;
 }
@@ -78,8 +78,10 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   const { error, expected } = classify(err);
   if (expected) request.log.info({ code: error.code, detail: error.detail }, 'request refused');
   else request.log.error({ err }, 'request failed');
-  if (error.code === 'RATE_LIMITED' && !reply.hasHeader('retry-after')) reply.header('retry-after', '60');
   const status = httpStatusFor(error.code);
+  // Every 429 and 503 says when to come back (the error's own estimate, else a default).
+  const retryAfter = error.retryAfterSeconds ?? (error.code === 'RATE_LIMITED' ? 60 : status === 503 || status === 429 ? 30 : undefined);
+  if (retryAfter !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
   return reply.code(status).type('application/json; charset=utf-8').send(errorBody(error, request.lang ?? 'en'));
 }
 
