@@ -23,6 +23,8 @@ export interface ScaleOptions {
   healthPort: number;
   /** Job lease (how soon a dead worker's job runs elsewhere), ms; null = the pool's default. */
   leaseMs: number | null;
+  /** Interruptions (worker or server died, lease lost, shortage) after which a job fails INTERRUPTED_TOO_OFTEN; null = 10. */
+  maxInterruptions: number | null;
 }
 
 interface Flag {
@@ -46,6 +48,10 @@ const FLAGS = {
   nodeId: { flag: 'node-id', env: 'BEATSYNC_NODE_ID', help: 'name of this node in metrics (host name-pid)' },
   healthPort: { flag: 'health-port', env: 'BEATSYNC_HEALTH_PORT', help: 'worker role: port for /api/health, /api/ready, /metrics (0 = off)' },
   lease: { flag: 'lease', env: 'BEATSYNC_LEASE', help: 'seconds a job stays held without a heartbeat (15)' },
+  maxInterruptions: {
+    flag: 'max-interruptions', env: 'BEATSYNC_MAX_INTERRUPTIONS',
+    help: 'times a job may be interrupted (server or worker died, lost lease, disk full) before it fails; not its attempts (10)',
+  },
 } satisfies Record<string, Flag>;
 
 type FlagName = keyof typeof FLAGS;
@@ -123,6 +129,11 @@ export function parseScaleOptions(argv: readonly string[], env: Record<string, s
   const leaseText = raw('lease');
   const leaseSeconds = leaseText === undefined ? null : Number(leaseText);
   if (leaseSeconds !== null && !(Number.isFinite(leaseSeconds) && leaseSeconds >= 0.5 && leaseSeconds <= 3600)) throw bad('lease', leaseText ?? '');
+  const interruptionsText = raw('maxInterruptions');
+  const maxInterruptions = interruptionsText === undefined ? null : Number(interruptionsText);
+  if (maxInterruptions !== null && !(Number.isInteger(maxInterruptions) && maxInterruptions >= 1 && maxInterruptions <= 1000)) {
+    throw bad('maxInterruptions', interruptionsText ?? '');
+  }
 
   return {
     options: {
@@ -134,6 +145,7 @@ export function parseScaleOptions(argv: readonly string[], env: Record<string, s
       nodeId: raw('nodeId') ?? `${hostname()}-${process.pid}`,
       healthPort,
       leaseMs: leaseSeconds === null ? null : Math.round(leaseSeconds * 1000),
+      maxInterruptions,
     },
     rest,
   };
@@ -165,6 +177,7 @@ export function describeScale(o: ScaleOptions): string {
 /** The part of openJobSystem's config these options decide. */
 export function jobSystemOptions(o: ScaleOptions): {
   startWorkers: boolean; startJanitor: boolean; backend: JobBackendName; redisUrl?: string; redisPrefix: string; storage?: FileStoreSpec; leaseMs?: number;
+  maxInterruptions?: number;
 } {
   return {
     startWorkers: o.role !== 'api',
@@ -174,5 +187,6 @@ export function jobSystemOptions(o: ScaleOptions): {
     redisPrefix: o.redisPrefix,
     ...(o.storage ? { storage: o.storage } : {}),
     ...(o.leaseMs !== null ? { leaseMs: o.leaseMs } : {}),
+    ...(o.maxInterruptions !== null ? { maxInterruptions: o.maxInterruptions } : {}),
   };
 }

@@ -47,6 +47,8 @@ export interface JobSystemConfig {
   pollMs?: number;
   killGraceMs?: number;
   backoff?: BackoffConfig;
+  /** Interruptions (worker or server died, lease lost, shortage) after which a job ends INTERRUPTED_TOO_OFTEN (default 10). */
+  maxInterruptions?: number;
   /** Parent of the per-attempt temp directories (default: the OS temp dir). */
   tmpRoot?: string;
   log?: PoolLog;

@@ -107,7 +107,7 @@ const OPTIONS = {
   rateToken: { flag: 'rate-limit-token', env: 'BEATSYNC_RATE_LIMIT_TOKEN', kind: 'int', help: 'requests per window per token (1200)' },
   rateSessions: { flag: 'rate-limit-sessions', env: 'BEATSYNC_RATE_LIMIT_SESSIONS', kind: 'int', help: 'new sessions per window per IP (30)' },
   quotaStorage: { flag: 'quota-storage', env: 'BEATSYNC_QUOTA_STORAGE', kind: 'bytes', help: 'upload bytes kept per token (5G)' },
-  quotaJobs: { flag: 'quota-jobs', env: 'BEATSYNC_QUOTA_JOBS', kind: 'int', help: 'queued+running jobs per token (3)' },
+  quotaJobs: { flag: 'quota-jobs', env: 'BEATSYNC_QUOTA_JOBS', kind: 'int', help: 'jobs one token may have queued or running; more get 429 TOO_MANY_JOBS (20)' },
   retention: { flag: 'retention', env: 'BEATSYNC_RETENTION', kind: 'seconds', help: 'seconds uploads and outputs are kept (259200 = 3 days)' },
   tusExpiry: { flag: 'tus-expiry', env: 'BEATSYNC_TUS_EXPIRY', kind: 'seconds', help: 'seconds an unfinished resumable upload is kept (86400)' },
   cors: { flag: 'cors-origins', env: 'BEATSYNC_CORS_ORIGINS', kind: 'list', help: 'comma-separated allowed origins (none)' },
@@ -216,7 +216,7 @@ export async function loadServerConfig(sources: ConfigSources = {}): Promise<Ser
     },
     quota: {
       storageBytes: bytes('quotaStorage', 5 * GIB),
-      runningJobs: int('quotaJobs', 3, 1),
+      runningJobs: int('quotaJobs', 20, 1),
     },
     retentionSeconds: seconds('retention', 3 * 24 * 3600),
     tusExpirySeconds: seconds('tusExpiry', 24 * 3600),

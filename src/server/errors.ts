@@ -127,7 +127,7 @@ function classifyCode(err: unknown): { error: BeatSyncError; expected: boolean }
 }
 
 export function errorBody(error: BeatSyncError, lang: Lang): ErrorBody {
-  const body: ErrorBody = { error: { code: error.code, message: messageFor(error.code, lang), retryable: error.retryable } };
+  const body: ErrorBody = { error: { code: error.code, message: messageFor(error.code, lang, error.messageParams), retryable: error.retryable } };
   if (error.code === 'BAD_REQUEST' && error.detail) body.error.detail = error.detail;
   return body;
 }
@@ -139,10 +139,10 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   if (!expected) request.log.error({ err }, 'request failed');
   else if (error.code === 'RATE_LIMITED') request.log.debug({ code: error.code }, 'request refused');
   else request.log.info({ code: error.code, detail: error.detail }, 'request refused');
-  if (!reply.hasHeader('retry-after')) {
-    if (error.code === 'RATE_LIMITED') reply.header('retry-after', '60');
-    else if (status === 503 || status === 507) reply.header('retry-after', String(error.retryAfterSeconds ?? SHORTAGE_RETRY_SECONDS));
-  }
+  // Every 429, 503 and 507 says when to come back (the error's own estimate, else a default).
+  const retryAfter = error.retryAfterSeconds
+    ?? (error.code === 'RATE_LIMITED' ? 60 : status === 503 || status === 507 ? SHORTAGE_RETRY_SECONDS : status === 429 ? 30 : undefined);
+  if (retryAfter !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
   // From the header, not request.lang: router errors are answered before the hook that sets it runs.
   const lang = langFrom(request.headers['accept-language']);
   return reply.code(status).type('application/json; charset=utf-8').send(errorBody(error, lang));
