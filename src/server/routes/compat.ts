@@ -7,6 +7,11 @@
 // routes act for that token like the new API, and still see legacy things: a client that made a task before it
 // had a token keeps it (anyone may read legacy things anyway, so this gives a token holder nothing new).
 //
+// Job caps: with a token, /api/process applies the same per-owner live-job quota as POST /api/jobs. Legacy
+// callers share one owner, so they are capped per client IP instead (`--quota-jobs-ip`). The job record has no
+// field for the IP, so a legacy job carries it, as a keyed hash, in its idempotency key (`legacy-ip:<hash>:<random>`):
+// durable, shared by every API node, and never matching another submit.
+//
 // Language: the old service spoke Chinese, and its clients show `message` as is: without an Accept-Language
 // header these routes answer in zh-CN.
 //
@@ -14,15 +19,17 @@
 // renders both, as the `trimmed` (modular) and `full` (v2) variants. Each field is that variant's status in the
 // old vocabulary: "pending" while the task waits, "processing" while it runs, "success" when the task succeeded
 // and that variant's file exists, "failed" when the task failed or was cancelled (or the variant is missing).
+import { createHmac, randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BeatSyncError, messageFor } from '../../errors.ts';
+import { BeatSyncError, messageFor, toBeatSyncError } from '../../errors.ts';
 import type { Lang } from '../../errors.ts';
-import type { JobState } from '../../jobs/types.ts';
+import type { JobState, JobStore } from '../../jobs/types.ts';
 import { checkDanceInput } from '../../media/index.ts';
 import type { VariantName } from '../../pipeline/types.ts';
 import { quotaMarkerKey, uploadDataKey, uploadMetaKey } from '../../storage/types.ts';
 import type { UploadMeta } from '../../storage/types.ts';
 import { sendVariant } from './downloads.ts';
+import { checkJobQuota } from './jobs.ts';
 import { errorResponses, jobIdParams, SYNC_JOB_TYPE } from './job-view.ts';
 import type { SyncInput, SyncJob } from './job-view.ts';
 
@@ -30,6 +37,11 @@ type LegacyType = 'dance' | 'bgm';
 type OldStatus = 'pending' | 'processing' | 'success' | 'failed';
 
 const VERSION_VARIANT: Record<'modular' | 'v2', VariantName> = { modular: 'trimmed', v2: 'full' };
+/** Prefix of the idempotency key that tags a legacy job with its client (see the top of this file). */
+const LEGACY_IP_KEY = 'legacy-ip:';
+/** A job cap answer (429/503) tells the client when to come back. */
+const CAP_RETRY_AFTER_SECONDS = 60;
+
 /** The old service fell back to modular for any other `version`. */
 const variantOfVersion = (version: string | undefined): VariantName => (version?.trim().toLowerCase() === 'v2' ? VERSION_VARIANT.v2 : VERSION_VARIANT.modular);
 const downloadUrl = (id: string, version: 'modular' | 'v2'): string => `/api/download/${encodeURIComponent(id)}?version=${version}`;
@@ -179,15 +191,29 @@ export default async function compatRoutes(app: FastifyInstance): Promise<void> 
         ...compatErrors,
       },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const fields = await formFields(request);
     const danceFileId = fields.dance_file_id?.trim();
     const bgmFileId = fields.bgm_file_id?.trim();
     if (!danceFileId || !bgmFileId) throw new BeatSyncError('BAD_REQUEST', 'dance_file_id and bgm_file_id are required');
     for (const id of [danceFileId, bgmFileId]) await checkUpload(app, request, id);
+    let idempotencyKey: string | null = null;
+    try {
+      if (request.owner !== null) {
+        await checkJobQuota(app.system.store, request.owner, request.isAdmin, app.config.quota.runningJobs);
+      } else {
+        const tag = legacyClientTag(app.config.tokenSecret, request.ip);
+        await checkLegacyIpCap(app.system.store, tag, app.config.quota.legacyJobsPerIp);
+        idempotencyKey = `${LEGACY_IP_KEY}${tag}:${randomBytes(12).toString('base64url')}`;
+      }
+    } catch (err) {
+      const e = toBeatSyncError(err);
+      if (e.retryable && !reply.hasHeader('retry-after')) reply.header('retry-after', String(e.retryAfterSeconds ?? CAP_RETRY_AFTER_SECONDS));
+      throw e;
+    }
     // The old service always made both versions.
     const input: SyncInput = { danceFileId, bgmFileId, options: { variants: ['trimmed', 'full'] } };
-    const { job } = await app.system.submit(SYNC_JOB_TYPE, input, { owner: request.owner, idempotencyKey: null, priority: 0 });
+    const { job } = await app.system.submit(SYNC_JOB_TYPE, input, { owner: request.owner, idempotencyKey, priority: 0 });
     return { task_id: job.id, status: 'pending' as const, message: say('submitted', request.lang) };
   });
 
@@ -316,6 +342,28 @@ async function checkUpload(app: FastifyInstance, request: FastifyRequest, fileId
     }
   }
   throw new BeatSyncError('FILE_NOT_FOUND', `upload ${fileId}`);
+}
+
+/** The client's tag in a legacy job's idempotency key: a keyed hash, so the IP itself is not stored. */
+function legacyClientTag(secret: string, ip: string): string {
+  return createHmac('sha256', secret).update(`beatsync-legacy-ip:${ip}`).digest('base64url').slice(0, 16);
+}
+
+/** Per-IP cap on live legacy jobs. Legacy jobs are few (the global queue limit bounds them), so they are counted by listing. */
+async function checkLegacyIpCap(store: JobStore, tag: string, limit: number): Promise<void> {
+  const prefix = `${LEGACY_IP_KEY}${tag}:`;
+  let live = 0;
+  for (const state of ['queued', 'running', 'retrying'] as const) {
+    let cursor: string | null = null;
+    do {
+      const page = await store.list({ owner: null, state, cursor, limit: 500 });
+      live += page.jobs.filter((j) => j.idempotencyKey?.startsWith(prefix)).length;
+      if (live >= limit) {
+        throw new BeatSyncError('TOO_MANY_JOBS', `at most ${limit} tasks without a token may be queued or running per client address`, { retryAfterSeconds: CAP_RETRY_AFTER_SECONDS });
+      }
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
 }
 
 /** Fields of a urlencoded, multipart or JSON body (file parts are skipped). */
