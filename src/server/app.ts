@@ -56,6 +56,21 @@ export function requestIdOf(header: string | string[] | undefined): string {
   return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
 }
 
+/**
+ * Request headers a cross-origin client may send. Beyond our own API's: what real clients add on their own — the
+ * old frontend's health check sends Cache-Control and Pragma (a preflight missing them blocks its every upload),
+ * jQuery/axios-style X-Requested-With, tus-js-client's Upload-* / Tus-Resumable / X-HTTP-Method-Override.
+ */
+export const CORS_REQUEST_HEADERS = [
+  'Authorization', 'Content-Type', 'Accept-Language', 'Idempotency-Key', 'Last-Event-ID', 'Range', 'If-None-Match', 'If-Range',
+  'X-Request-Id', 'Cache-Control', 'Pragma', 'X-Requested-With', 'X-HTTP-Method-Override',
+  'Tus-Resumable', 'Upload-Length', 'Upload-Offset', 'Upload-Metadata', 'Upload-Defer-Length', 'Upload-Concat', 'Upload-Checksum',
+];
+/** Response headers a cross-origin client may read (file name, ranges, tus state, where a job went, when to retry). */
+export const CORS_EXPOSED_HEADERS = [
+  'Content-Disposition', 'Content-Range', 'Accept-Ranges', 'ETag', 'Retry-After', 'X-Request-Id', ...TUS_HEADERS,
+];
+
 /** The URL as logged: the `access_token` query parameter is a credential. */
 function loggedUrl(url: string): string {
   return url.replace(/([?&]access_token=)[^&#]*/gi, '$1[redacted]');
@@ -165,8 +180,8 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
       cb(null, allowed ? origin : false);
     },
     methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['Authorization', 'Content-Type', 'Accept-Language', 'Idempotency-Key', 'Last-Event-ID', 'Range', 'If-None-Match', 'If-Range', 'X-Request-Id', ...TUS_HEADERS.filter((h) => h.startsWith('Upload-') || h === 'Tus-Resumable')],
-    exposedHeaders: ['Content-Disposition', 'Content-Range', 'Accept-Ranges', 'ETag', 'Retry-After', 'X-Request-Id', ...TUS_HEADERS],
+    allowedHeaders: CORS_REQUEST_HEADERS,
+    exposedHeaders: CORS_EXPOSED_HEADERS,
     credentials: false,
     maxAge: 600,
     strictPreflight: false,

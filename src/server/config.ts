@@ -31,6 +31,8 @@ export interface ServerConfig {
     storageBytes: number;
     /** Jobs one token may have queued or running. */
     runningJobs: number;
+    /** Jobs the old-client routes may have queued or running for one IP without a token (they share one owner). */
+    legacyJobsPerIp: number;
   };
   /** How long uploads and outputs are kept. */
   retentionSeconds: number;
@@ -108,6 +110,7 @@ const OPTIONS = {
   rateSessions: { flag: 'rate-limit-sessions', env: 'BEATSYNC_RATE_LIMIT_SESSIONS', kind: 'int', help: 'new sessions per window per IP (30)' },
   quotaStorage: { flag: 'quota-storage', env: 'BEATSYNC_QUOTA_STORAGE', kind: 'bytes', help: 'upload bytes kept per token (5G)' },
   quotaJobs: { flag: 'quota-jobs', env: 'BEATSYNC_QUOTA_JOBS', kind: 'int', help: 'jobs one token may have queued or running; more get 429 TOO_MANY_JOBS (20)' },
+  quotaJobsIp: { flag: 'quota-jobs-ip', env: 'BEATSYNC_QUOTA_JOBS_IP', kind: 'int', help: 'queued+running old-client jobs per IP without a token (6)' },
   retention: { flag: 'retention', env: 'BEATSYNC_RETENTION', kind: 'seconds', help: 'seconds uploads and outputs are kept (259200 = 3 days)' },
   tusExpiry: { flag: 'tus-expiry', env: 'BEATSYNC_TUS_EXPIRY', kind: 'seconds', help: 'seconds an unfinished resumable upload is kept (86400)' },
   cors: { flag: 'cors-origins', env: 'BEATSYNC_CORS_ORIGINS', kind: 'list', help: 'comma-separated allowed origins (none)' },
@@ -217,6 +220,7 @@ export async function loadServerConfig(sources: ConfigSources = {}): Promise<Ser
     quota: {
       storageBytes: bytes('quotaStorage', 5 * GIB),
       runningJobs: int('quotaJobs', 20, 1),
+      legacyJobsPerIp: int('quotaJobsIp', 6, 1),
     },
     retentionSeconds: seconds('retention', 3 * 24 * 3600),
     tusExpirySeconds: seconds('tusExpiry', 24 * 3600),
@@ -294,6 +298,7 @@ export function describeConfig(config: ServerConfig): string {
     ['max duration', `${config.maxDurationSeconds} s`],
     ['rate limits', `${config.rateLimit.perIp}/IP, ${config.rateLimit.perToken}/token, ${config.rateLimit.sessionsPerIp} sessions/IP per ${config.rateLimit.windowMs / 1000} s`],
     ['quota per token', `${mib(config.quota.storageBytes)} storage, ${config.quota.runningJobs} jobs`],
+    ['old clients', `${config.quota.legacyJobsPerIp} jobs per IP without a token`],
     ['retention', `${config.retentionSeconds} s (unfinished resumable uploads ${config.tusExpirySeconds} s)`],
     ['CORS origins', config.corsOrigins.length ? config.corsOrigins.join(', ') : '(same origin only)'],
     ['admin token', mask(config.adminToken)],
