@@ -35,18 +35,18 @@ interface Flag {
 }
 
 const FLAGS = {
-  role: { flag: 'role', env: 'BEATSYNC_ROLE', help: 'api | worker | all (all)' },
+  role: { flag: 'role', env: 'BEATSYNC_ROLE', help: 'what this node runs: api (HTTP only) | worker (jobs) | all (all)' },
   backend: { flag: 'backend', env: 'BEATSYNC_BACKEND', help: 'job backend: sqlite | redis (sqlite)' },
-  redisUrl: { flag: 'redis-url', env: 'BEATSYNC_REDIS_URL', help: 'redis://host:6379/0 for --backend redis' },
+  redisUrl: { flag: 'redis-url', env: 'BEATSYNC_REDIS_URL', help: 'Redis for --backend redis, e.g. redis://host:6379/0 (none)' },
   redisPrefix: { flag: 'redis-prefix', env: 'BEATSYNC_REDIS_PREFIX', help: 'key prefix in Redis (bs:)' },
   storage: { flag: 'storage', env: 'BEATSYNC_STORAGE', help: 'file store: local | s3 (local)' },
-  s3Bucket: { flag: 's3-bucket', env: 'BEATSYNC_S3_BUCKET', help: 'bucket for --storage s3 (credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)' },
-  s3Endpoint: { flag: 's3-endpoint', env: 'BEATSYNC_S3_ENDPOINT', help: 'S3-compatible server URL (AWS when omitted)' },
+  s3Bucket: { flag: 's3-bucket', env: 'BEATSYNC_S3_BUCKET', help: 'bucket for --storage s3; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (none)' },
+  s3Endpoint: { flag: 's3-endpoint', env: 'BEATSYNC_S3_ENDPOINT', help: 'S3-compatible server URL (none: AWS itself)' },
   s3Region: { flag: 's3-region', env: 'BEATSYNC_S3_REGION', help: 'S3 region (us-east-1)' },
   s3Prefix: { flag: 's3-prefix', env: 'BEATSYNC_S3_PREFIX', help: 'key prefix in the bucket (none)' },
   s3CacheDir: { flag: 's3-cache-dir', env: 'BEATSYNC_S3_CACHE_DIR', help: 'local copies of inputs for ffmpeg (<data dir>/s3-cache)' },
   nodeId: { flag: 'node-id', env: 'BEATSYNC_NODE_ID', help: 'name of this node in metrics (host name-pid)' },
-  healthPort: { flag: 'health-port', env: 'BEATSYNC_HEALTH_PORT', help: 'worker role: port for /api/health, /api/ready, /metrics (0 = off)' },
+  healthPort: { flag: 'health-port', env: 'BEATSYNC_HEALTH_PORT', help: 'worker role: port for /api/health, /api/ready, /metrics; 0 = none (0)' },
   lease: { flag: 'lease', env: 'BEATSYNC_LEASE', help: 'seconds a job stays held without a heartbeat (15)' },
   maxInterruptions: {
     flag: 'max-interruptions', env: 'BEATSYNC_MAX_INTERRUPTIONS',
