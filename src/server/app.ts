@@ -22,6 +22,7 @@ import { errorBody, errorBodySchema, errorHandler, sendError } from './errors.ts
 import { createMetrics } from './metrics.ts';
 import compatRoutes from './routes/compat.ts';
 import downloadRoutes from './routes/downloads.ts';
+import feedbackRoutes from './routes/feedback.ts';
 import healthRoutes from './routes/health.ts';
 import jobRoutes from './routes/jobs.ts';
 import sessionRoutes from './routes/session.ts';
@@ -240,6 +241,7 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
   await app.register(tusRoutes, { tus });
   await app.register(jobRoutes, options.sseHeartbeatMs ? { heartbeatMs: options.sseHeartbeatMs } : {});
   await app.register(downloadRoutes);
+  await app.register(feedbackRoutes);
   await app.register(compatRoutes);
 
   const sweep = (): void => {
