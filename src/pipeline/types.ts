@@ -5,7 +5,11 @@ import type { LoudnessEnvelopes } from './envelopes.ts';
 
 export type { LoudnessEnvelopes } from './envelopes.ts';
 
-export type VariantName = 'trimmed' | 'full' | 'alternate';
+/** The clip of run-through n ≥ 2 (`trimmed` is run-through 1: the longest, the one the alignment's top level describes). */
+export type ClipVariantName = `trimmed-${number}`;
+/** What a caller can ask for: `trimmed` brings one clip per run-through. */
+export type RequestedVariant = 'trimmed' | 'full' | 'alternate';
+export type VariantName = RequestedVariant | ClipVariantName;
 
 export interface StageProgress {
   /** 0..100 over the whole sync. */
@@ -38,6 +42,13 @@ export interface RenderOptions extends AnalyzeOptions {
   nudgeMs?: number;
 }
 
+/** The stretch of the recording a clip was cut for, and its mapping (BGM time = offsetSeconds + speed × dance time). */
+export interface ClipSegment {
+  danceStart: number;
+  danceEnd: number;
+  offsetSeconds: number;
+}
+
 export interface RenderedVariant {
   variant: VariantName;
   /** File name inside the output directory. */
@@ -49,6 +60,9 @@ export interface RenderedVariant {
   danceEnd: number;
   /** True for `alternate`: the second most plausible alignment. */
   flagged?: boolean;
+  /** Run-through clips (`trimmed` = 1, `trimmed-2` = 2, …): which one, and the stretch it follows. */
+  clip?: number;
+  segment?: ClipSegment;
 }
 
 export interface SyncReport {

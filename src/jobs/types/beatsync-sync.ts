@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BeatSyncError } from '../../errors.ts';
 import { analyzeFiles, buildReport, ENGINE_VERSION, renderWithDetails } from '../../pipeline/index.ts';
-import type { Analysis, SyncReport, VariantName } from '../../pipeline/types.ts';
+import type { Analysis, ClipSegment, RequestedVariant, SyncReport, VariantName } from '../../pipeline/types.ts';
 import { outputKey, uploadDataKey } from '../../storage/types.ts';
 import type { UploadMeta } from '../../storage/types.ts';
 import type { JobContext, JobTypeHandler, UploadMap } from '../job-type.ts';
@@ -14,7 +14,7 @@ import type { JobContext, JobTypeHandler, UploadMap } from '../job-type.ts';
 export interface SyncJobInput {
   danceFileId: string;
   bgmFileId: string;
-  options: { variants?: VariantName[]; nudgeMs?: number };
+  options: { variants?: RequestedVariant[]; nudgeMs?: number };
 }
 
 export interface SyncJobVariant {
@@ -24,6 +24,9 @@ export interface SyncJobVariant {
   sizeBytes: number;
   durationSeconds: number;
   flagged?: boolean;
+  /** Run-through clips: 1 = `trimmed`, 2 = `trimmed-2`, … */
+  clip?: number;
+  segment?: ClipSegment;
 }
 
 export interface SyncJobResult {
@@ -31,7 +34,8 @@ export interface SyncJobResult {
   report: SyncReport;
 }
 
-const VARIANTS: readonly VariantName[] = ['trimmed', 'full', 'alternate'];
+/** What a job may ask for (`trimmed` brings one clip per run-through: trimmed, trimmed-2, …). */
+const VARIANTS: readonly RequestedVariant[] = ['trimmed', 'full', 'alternate'];
 /** Ids are made by the product; this keeps a forged one from walking out of uploads/. */
 const FILE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const MAX_NUDGE_MS = 10_000;
@@ -65,7 +69,7 @@ export function parseSyncInput(raw: unknown): SyncJobInput {
     if (key === 'variants') {
       if (!Array.isArray(value) || value.length === 0) throw bad('options.variants must be a non-empty list');
       for (const v of value) {
-        if (!VARIANTS.includes(v as VariantName)) throw bad(`unknown variant "${String(v)}" (use ${VARIANTS.join(', ')})`);
+        if (!VARIANTS.includes(v as RequestedVariant)) throw bad(`unknown variant "${String(v)}" (use ${VARIANTS.join(', ')})`);
       }
       // Order and repeats do not change the work, so they must not change the cache key either.
       options.variants = VARIANTS.filter((v) => value.includes(v));
@@ -142,6 +146,7 @@ async function runSync(ctx: JobContext<SyncJobInput>): Promise<SyncJobResult> {
     const stored = await ctx.files.putFile(outputKey(ctx.jobId, v.file), join(outDir, v.file));
     const entry: SyncJobVariant = { variant: v.variant, file: v.file, key: stored.key, sizeBytes: stored.size, durationSeconds: v.durationSeconds };
     if (v.flagged) entry.flagged = true;
+    if (v.clip !== undefined) Object.assign(entry, { clip: v.clip, segment: v.segment });
     variants.push(entry);
   }
   const timings = { ...analysis.timings, ...rendered.timings };
