@@ -16,6 +16,7 @@ import { renderWithDetails, syncFiles } from '../src/pipeline/index.ts';
 import type { Analysis, RenderedVariant } from '../src/pipeline/index.ts';
 import { resultView } from '../src/server/routes/job-view.ts';
 import type { SyncJob } from '../src/server/routes/job-view.ts';
+import { getJson, newToken, removeDataDir, sendJson, startApi, upload, waitFor } from './helpers/api.ts';
 import { RATE, danceVideo, decodeMono48k, measureLag, recordingFromSong } from './helpers/av-check.ts';
 import { songExcerpt } from './helpers/media.ts';
 
@@ -160,6 +161,48 @@ describe('a clip per run-through', () => {
 });
 
 describe('clips in the job result', () => {
+  test('over HTTP: a job for trimmed, full and compact lists both clips with their segments and compact with its size; each downloads', async () => {
+    const api = await startApi();
+    try {
+      const token = await newToken(api.url);
+      const danceFileId = await upload(api, token, dance, 'dance');
+      const bgmFileId = await upload(api, token, bgm, 'bgm');
+      const submitted = await sendJson<{ jobId: string; estimatedSeconds: number }>('POST', `${api.url}/api/jobs`, { danceFileId, bgmFileId, options: { variants: ['trimmed', 'full', 'compact'] } }, token);
+      assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+      type View = { status: string; error: unknown; result: { variants: Record<string, unknown>[] } | null };
+      const job = await waitFor(async () => {
+        const { body } = await getJson<View>(`${api.url}/api/jobs/${submitted.body.jobId}`, token);
+        return ['succeeded', 'failed', 'cancelled'].includes(body.status) ? body : undefined;
+      });
+      assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+      const byName = new Map(job.result!.variants.map((v) => [v.variant as string, v]));
+      assert.deepEqual([...byName.keys()], ['trimmed', 'trimmed-2', 'full', 'compact']);
+      for (const [name, clip] of [['trimmed', 1], ['trimmed-2', 2]] as const) {
+        const v = byName.get(name)!;
+        assert.equal(v.clip, clip);
+        const seg = v.segment as { danceStart: number; danceEnd: number; offsetSeconds: number };
+        const truth = seg.danceStart < 8.5 ? ONE : TWO;
+        assert.ok(Math.abs(seg.danceStart - truth.from) < 0.3 && Math.abs(seg.danceEnd - truth.to) < 0.3, `${name}: ${JSON.stringify(seg)}`);
+      }
+      const compact = byName.get('compact')!;
+      assert.deepEqual([compact.width, compact.height], [160, 120]);
+      assert.equal(compact.bytes, compact.sizeBytes);
+      for (const v of byName.values()) {
+        const res = await fetch(`${api.url}${v.downloadUrl as string}`, { headers: { authorization: `Bearer ${token}` } });
+        assert.equal(res.status, 200, `${v.variant as string} downloads`);
+        assert.equal(res.headers.get('content-type'), 'video/mp4');
+        assert.equal((await res.arrayBuffer()).byteLength, v.bytes);
+      }
+      const missing = await fetch(`${api.url}/api/jobs/${submitted.body.jobId}/outputs/trimmed-3`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(missing.status, 404);
+      const bogus = await fetch(`${api.url}/api/jobs/${submitted.body.jobId}/outputs/trimmed-x`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(bogus.status, 400);
+    } finally {
+      await api.close();
+      await removeDataDir(api.dataDir);
+    }
+  });
+
   test('each clip entry carries clip and segment; trimmed-n gets its own URL', () => {
     const segmentOne = { danceStart: 1.5, danceEnd: 7.5, offsetSeconds: 8.5 };
     const segmentTwo = { danceStart: 9.5, danceEnd: 15.5, offsetSeconds: -7.5 };

@@ -22,6 +22,7 @@ import {
   videoCodecArgs,
 } from './plan.ts';
 import { expandClipVariants, isClipVariant, runThroughClips, timelineSoundGraph } from './clips.ts';
+import { renderWithCompact } from './outputs.ts';
 import type { MusicMapping, PacketTiming, VideoCut } from './plan.ts';
 import { collectGarbage } from './memory.ts';
 import { elapsedMs, stageReporter, throwIfCancelled } from './progress.ts';
@@ -71,7 +72,9 @@ export async function renderWithDetails(
   outDir: string,
   options: RenderOptions = {},
 ): Promise<RenderOutcome> {
-  return renderCopies(dancePath, bgmPath, analysis, outDir, options, true);
+  // `compact` is encoded from the finished `trimmed`, after the others (see outputs.ts).
+  const requested = options.variants ?? defaultVariants(analysis);
+  return renderWithCompact(requested, outDir, options, (variants, opts, allClips) => renderCopies(dancePath, bgmPath, analysis, outDir, { ...opts, variants }, allClips));
 }
 
 async function renderCopies(

@@ -7,9 +7,11 @@ export type { LoudnessEnvelopes } from './envelopes.ts';
 
 /** The clip of run-through n ≥ 2 (`trimmed` is run-through 1: the longest, the one the alignment's top level describes). */
 export type ClipVariantName = `trimmed-${number}`;
-/** What a caller can ask for: `trimmed` brings one clip per run-through. */
-export type RequestedVariant = 'trimmed' | 'full' | 'alternate';
+/** What a caller can ask for: `trimmed` brings one clip per run-through, `compact` a phone-size copy of `trimmed`. */
+export type RequestedVariant = 'trimmed' | 'full' | 'alternate' | 'compact';
 export type VariantName = RequestedVariant | ClipVariantName;
+/** Longest side of the `compact` picture (px). */
+export type CompactLongSide = 1280 | 1920;
 
 export interface StageProgress {
   /** 0..100 over the whole sync. */
@@ -40,6 +42,8 @@ export interface RenderOptions extends AnalyzeOptions {
   variants?: VariantName[];
   /** Extra shift in ms added to the found offset (the page's nudge control). */
   nudgeMs?: number;
+  /** Longest side of `compact` (default 1280). */
+  compactLongSide?: CompactLongSide;
 }
 
 /** The stretch of the recording a clip was cut for, and its mapping (BGM time = offsetSeconds + speed × dance time). */
@@ -63,6 +67,9 @@ export interface RenderedVariant {
   /** Run-through clips (`trimmed` = 1, `trimmed-2` = 2, …): which one, and the stretch it follows. */
   clip?: number;
   segment?: ClipSegment;
+  /** Picture size of re-encoded variants (`compact`). */
+  width?: number;
+  height?: number;
 }
 
 export interface SyncReport {

@@ -5,18 +5,19 @@ import type { Lang } from '../../errors.ts';
 import type { JobEvent, JobRecord, JobState, JobStore } from '../../jobs/types.ts';
 import { TERMINAL_STATES } from '../../jobs/types.ts';
 import type { SyncJobResult } from '../../jobs/types/beatsync-sync.ts';
-import type { RequestedVariant, VariantName } from '../../pipeline/types.ts';
+import type { CompactLongSide, RequestedVariant, VariantName } from '../../pipeline/types.ts';
 
 export const SYNC_JOB_TYPE = 'beatsync.sync';
 /** What a job may ask for; `trimmed` brings one clip per run-through (trimmed, trimmed-2, …). */
-export const VARIANTS: readonly RequestedVariant[] = ['trimmed', 'full', 'alternate'];
+export const VARIANTS: readonly RequestedVariant[] = ['trimmed', 'full', 'alternate', 'compact'];
 /** Every output name a result may hold: the requested names and the further run-through clips. */
-export const OUTPUT_NAME_PATTERN = '^(trimmed|full|alternate|trimmed-[1-9][0-9]{0,2})$';
+export const OUTPUT_NAME_PATTERN = '^(trimmed|full|alternate|compact|trimmed-[1-9][0-9]{0,2})$';
 export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
 
 export interface SyncOptions {
   variants?: RequestedVariant[];
   nudgeMs?: number;
+  compactLongSide?: CompactLongSide;
 }
 
 export interface SyncInput {
@@ -75,6 +76,7 @@ export function resultView(job: SyncJob, options: { envelopes?: boolean } = {}) 
         url,
         downloadUrl: `${url}?download=1`,
         ...(v.clip !== undefined ? { clip: v.clip, segment: v.segment } : {}),
+        ...(v.width !== undefined ? { width: v.width, height: v.height } : {}),
       };
     }),
     reportUrl: links.report,
@@ -154,9 +156,10 @@ export const syncOptionsSchema = {
   properties: {
     variants: {
       type: 'array', items: { type: 'string', enum: VARIANTS }, minItems: 1, maxItems: VARIANTS.length, uniqueItems: true,
-      description: '`trimmed` gives one clip per run-through (trimmed, trimmed-2, …).',
+      description: '`trimmed` gives one clip per run-through (trimmed, trimmed-2, …); `compact` a phone-size H.264 copy of `trimmed`.',
     },
     nudgeMs: { type: 'number', minimum: -5000, maximum: 5000, description: 'Extra shift (ms) added to the found offset.' },
+    compactLongSide: { type: 'integer', enum: [1280, 1920], description: 'Longest side of `compact` in pixels (default 1280).' },
   },
 } as const;
 
@@ -205,6 +208,8 @@ const resultSchema = nullable({
             description: 'The stretch a clip follows: dance seconds, and BGM time = offsetSeconds + speed × dance time there.',
             properties: { danceStart: { type: 'number' }, danceEnd: { type: 'number' }, offsetSeconds: { type: 'number' } },
           },
+          width: { type: 'integer', description: '`compact`: picture width.' },
+          height: { type: 'integer', description: '`compact`: picture height.' },
           url: { type: 'string', description: 'Inline (for a player, Range-capable).' },
           downloadUrl: { type: 'string', description: 'As an attachment.' },
         },
