@@ -102,7 +102,7 @@ describe('every command\'s --help lists its options with defaults', { concurrenc
     assert.match(run.stdout, /--lease +.*\(15\)/);
     // Each server flag listed is one the configuration loader knows (no stale help).
     const serverFlags = lines.map((l) => /^ {2}--([a-z0-9-]+)/.exec(l)![1]).filter((f) => f !== 'help');
-    const scaleFlags = ['role', 'backend', 'redis-url', 'redis-prefix', 'storage', 's3-bucket', 's3-endpoint', 's3-region', 's3-prefix', 's3-cache-dir', 'node-id', 'health-port', 'lease'];
+    const scaleFlags = ['role', 'backend', 'redis-url', 'redis-prefix', 'storage', 's3-bucket', 's3-endpoint', 's3-region', 's3-prefix', 's3-cache-dir', 'node-id', 'health-port', 'lease', 'max-interruptions'];
     for (const flag of serverFlags.filter((f) => !scaleFlags.includes(f))) {
       await assert.rejects(loadServerConfig({ argv: ['--token-secret=0123456789abcdef0123', `--data-dir=${work}`, `--${flag}=@@bad@@`], env: {} }).then(() => { throw new Error('accepted'); }), (e: Error) => !/Unknown option/.test(e.message), `--${flag}`);
     }

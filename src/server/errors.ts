@@ -143,8 +143,9 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   const retryAfter = error.retryAfterSeconds
     ?? (error.code === 'RATE_LIMITED' ? 60 : status === 503 || status === 507 ? SHORTAGE_RETRY_SECONDS : status === 429 ? 30 : undefined);
   if (retryAfter !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
-  // From the header, not request.lang: router errors are answered before the hook that sets it runs.
-  const lang = langFrom(request.headers['accept-language']);
+  // Router errors are answered before the hook that sets request.lang runs (it is still the default then);
+  // a route may have chosen another language (the old-client routes default to zh-CN).
+  const lang = !request.lang || request.lang === 'en' ? langFrom(request.headers['accept-language']) : request.lang;
   return reply.code(status).type('application/json; charset=utf-8').send(errorBody(error, lang));
 }
 
