@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what BeatSync needs on a fresh Debian machine: ffmpeg (system), Chromium and a CJK font (browser tests),
-# then the project's npm packages, which bring Node 24 into node_modules (the system node is left alone).
+# then the project's npm packages, which bring Node 24 into node_modules (the system node is left alone), and builds
+# the web page into dist/web, so that `npx beatsync serve` serves it at / right after install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,3 +22,6 @@ fi
 
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 node_modules/.bin/node --version >/dev/null
+
+# `npm start` rebuilds it too (prestart); `beatsync serve` alone only serves what is there.
+npm run build:web

@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'CANCELLED',
   'RATE_LIMITED',
   'TOO_MANY_JOBS',
+  'INTERRUPTED_TOO_OFTEN',
   'UNAUTHORIZED',
   'NOT_FOUND',
   'CONFLICT',
@@ -31,6 +32,9 @@ interface CodeInfo {
   status: number;
   /** Whether the same work may succeed if tried again (crash, time-out, shortage). */
   retryable: boolean;
+  /** Used instead of en/zh when the error carries message parameters ({name} is replaced). */
+  enWith?: string;
+  zhWith?: string;
 }
 
 const CODES: Record<ErrorCode, CodeInfo> = {
@@ -50,6 +54,14 @@ const CODES: Record<ErrorCode, CodeInfo> = {
     retryable: true,
     en: 'You already have the most videos waiting that one account may queue. Please wait until some have finished, then submit again.',
     zh: '您排队等待处理的视频已达上限，请等部分完成后再提交。',
+    enWith: 'You already have {limit} videos waiting or in progress, the most one account may queue. Please wait until one has finished, then submit again.',
+    zhWith: '您已有 {limit} 个视频在排队或处理中，已达上限。请等其中一个完成后再提交。',
+  },
+  INTERRUPTED_TOO_OFTEN: {
+    status: 500,
+    retryable: false,
+    en: 'Processing was interrupted too many times (the server restarted or ran short of resources while working on this video). Please try again later; if it keeps happening, this file may be the cause.',
+    zh: '处理被中断的次数过多（处理此视频时服务器重启或资源不足）。请稍后重试；如果反复出现，可能是该文件导致的问题。',
   },
   RATE_LIMITED: { status: 429, retryable: true, en: 'Too many requests. Please slow down and try again shortly.', zh: '请求过于频繁，请稍后再试。' },
   UNAUTHORIZED: { status: 401, retryable: false, en: 'Please sign in again (missing or invalid token).', zh: '请重新登录（令牌缺失或无效）。' },
@@ -72,18 +84,23 @@ export class BeatSyncError extends Error {
   readonly detail: string | undefined;
   /** Seconds after which trying again is worth it (HTTP `Retry-After`), when known. */
   readonly retryAfterSeconds: number | undefined;
+  /** Values for the code's parameterised message (e.g. TOO_MANY_JOBS {limit}). */
+  readonly messageParams: Readonly<Record<string, string | number>> | undefined;
 
-  constructor(code: ErrorCode, detail?: string, options?: { retryable?: boolean; cause?: unknown; retryAfterSeconds?: number }) {
+  constructor(code: ErrorCode, detail?: string, options?: {
+    retryable?: boolean; cause?: unknown; retryAfterSeconds?: number; messageParams?: Record<string, string | number>;
+  }) {
     super(detail ? `${CODES[code].en} (${detail})` : CODES[code].en, { cause: options?.cause });
     this.name = 'BeatSyncError';
     this.code = code;
     this.retryable = options?.retryable ?? CODES[code].retryable;
     this.detail = detail;
     this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.messageParams = options?.messageParams;
   }
 
   toJSON(lang: Lang = 'en'): ErrorJson {
-    const out: ErrorJson = { code: this.code, message: messageFor(this.code, lang), retryable: this.retryable };
+    const out: ErrorJson = { code: this.code, message: messageFor(this.code, lang, this.messageParams), retryable: this.retryable };
     if (this.detail) out.detail = this.detail;
     return out;
   }
@@ -93,8 +110,11 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
 }
 
-export function messageFor(code: ErrorCode, lang: Lang = 'en'): string {
-  return lang === 'zh-CN' ? CODES[code].zh : CODES[code].en;
+export function messageFor(code: ErrorCode, lang: Lang = 'en', params?: Readonly<Record<string, string | number>>): string {
+  const info = CODES[code];
+  const template = params ? (lang === 'zh-CN' ? info.zhWith : info.enWith) : undefined;
+  if (template) return template.replace(/\{(\w+)\}/g, (whole, name: string) => (name in params! ? String(params![name]) : whole));
+  return lang === 'zh-CN' ? info.zh : info.en;
 }
 
 export function httpStatusFor(code: ErrorCode): number {

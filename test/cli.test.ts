@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { danceVideo, decodeMono48k, recordingFromSong } from './helpers/av-check.ts';
-import { makeAudio, makeVideo, songExcerpt } from './helpers/media.ts';
+import { danceVideo, decodeMono48k, RATE, recordingFromSong, writeWav } from './helpers/av-check.ts';
+import { fixtureDir, makeAudio, makeVideo, songExcerpt } from './helpers/media.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NODE = join(ROOT, 'node_modules/.bin/node');
@@ -20,9 +20,17 @@ interface Run {
   stderr: string;
 }
 
-function beatsync(args: string[], env: Record<string, string> = {}): Promise<Run> {
+// Preloaded with --import: appends the URL of every module the child loads (ESM and CommonJS) to $RECORD_MODULES.
+const RECORDER = `data:text/javascript,${encodeURIComponent(`
+import { registerHooks } from 'node:module';
+import { appendFileSync } from 'node:fs';
+registerHooks({ load(url, context, next) { appendFileSync(process.env.RECORD_MODULES, url + '\\n'); return next(url, context); } });
+`)}`;
+const HEAVY = ['fastify', '@aws-sdk', 'bullmq', 'ioredis', 'pino', 'prom-client'];
+
+function beatsync(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(NODE, [BIN, ...args], { cwd: ROOT, env: { ...process.env, LANG: 'en_US.UTF-8', LC_ALL: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(NODE, [...nodeArgs, BIN, ...args], { cwd: ROOT, env: { ...process.env, LANG: 'en_US.UTF-8', LC_ALL: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -43,12 +51,30 @@ const OFFSET = 3.0 - SPEED * 1.2;
 let work: string;
 let dance: string;
 let bgm: string;
+/** A song whose first 7 s play twice, exactly, and a recording of the repeated part: two places fit. */
+let repeatedBgm: string;
+let ambiguousDance: string;
+/** The song danced twice in one video (6.5 s, then from the top again). */
+let twiceDance: string;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'beatsync-cli-'));
   bgm = await songExcerpt('cli-bgm.m4a', 'nexuiz-ninesix.ogg', 60, 9, 'm4a');
   const song = await decodeMono48k(bgm);
   dance = await danceVideo('cli-dance.mp4', recordingFromSong(song, { seconds: 6, offset: OFFSET, speed: SPEED, musicFrom: 1.2, musicTo: 6 }));
+
+  const part = song.subarray(0, 7 * RATE);
+  const repeated = new Float32Array(part.length * 2);
+  repeated.set(part);
+  repeated.set(part, part.length);
+  repeatedBgm = await writeWav(join(fixtureDir(), 'cli-repeated-bgm.wav'), repeated);
+  ambiguousDance = await danceVideo('cli-ambiguous.mp4', recordingFromSong(repeated, { seconds: 6, offset: 6.5, speed: 1, musicFrom: 1, musicTo: 6 }));
+  const first = recordingFromSong(song, { seconds: 7, offset: 1, speed: 1, musicFrom: 0.5, musicTo: 7, seed: 1 });
+  const second = recordingFromSong(song, { seconds: 7.5, offset: 0.5, speed: 1, musicFrom: 0.5, musicTo: 7.5, seed: 2 });
+  const twice = new Float32Array(first.length + second.length);
+  twice.set(first);
+  twice.set(second, first.length);
+  twiceDance = await danceVideo('cli-twice.mp4', twice);
 });
 
 after(async () => {
@@ -104,6 +130,53 @@ describe('beatsync CLI', () => {
     assert.doesNotMatch(run.stderr, /\r/);
     assert.match(run.stdout, /trimmed\.mp4/);
     assert.match(run.stdout, /full\.mp4/);
+  });
+
+  test('analyze for people: the figures and the confidence in words; no server module loads', async () => {
+    const modules = join(work, 'analyze-modules.txt');
+    const run = await beatsync(['analyze', dance, bgm], { RECORD_MODULES: modules }, ['--import', RECORDER]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^Offset: -?\d+\.\d{6} s \(song time at the start of the video\)\n/);
+    assert.match(run.stdout, /\nConfidence: \d+% \((sure|found, but listen to check it)\)\n/);
+    assert.doesNotMatch(run.stdout, /Ambiguous|run-throughs|Dropped/);
+    const loaded = (await readFile(modules, 'utf8')).split('\n');
+    assert.ok(loaded.some((m) => m.endsWith('/src/pipeline/analyze.ts')));
+    assert.deepEqual(loaded.filter((url) => HEAVY.some((name) => url.includes(`/node_modules/${name}/`))), []);
+  });
+
+  test('an exactly repeated section: analyze says both places, --json carries them', async () => {
+    const text = await beatsync(['analyze', ambiguousDance, repeatedBgm]);
+    assert.equal(text.code, 0, text.stderr);
+    const places = /Ambiguous: two places in the song fit equally well: the video starts at song time (-?\d+\.\d{3}) s and (-?\d+\.\d{3}) s\./.exec(text.stdout);
+    assert.ok(places, text.stdout);
+    // The two readings are the repeat's length (7 s) apart.
+    assert.ok(Math.abs(Math.abs(Number(places[1]) - Number(places[2])) - 7) < 0.01, text.stdout);
+    const json = await beatsync(['analyze', ambiguousDance, repeatedBgm, '--json']);
+    const a = JSON.parse(json.stdout) as { ambiguous: boolean; alternate: { offsetSeconds: number } | null; candidates: { offsetSeconds: number; score: number }[]; segments: unknown[] };
+    assert.equal(a.ambiguous, true);
+    assert.ok(a.alternate);
+    assert.equal(a.segments.length, 1);
+    assert.ok(Math.abs(a.alternate.offsetSeconds - Number(places[2])) < 0.001);
+  });
+
+  test('an ambiguous sync: the summary says so and the alternate is made', async () => {
+    const out = join(work, 'sync-ambiguous');
+    const run = await beatsync(['sync', ambiguousDance, repeatedBgm, '-o', out, '--variant', 'trimmed'], { LANG: 'zh_CN.UTF-8' });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /alternate\.mp4/);
+    assert.match(run.stdout, /置信度 \d+%/);
+    assert.match(run.stdout, /无法确定：歌曲中有 2 个位置同样吻合/);
+  });
+
+  test('two run-throughs: analyze lists both, --json carries the segments', async () => {
+    const text = await beatsync(['analyze', twiceDance, bgm]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /\n2 run-throughs \(the music starts again\):\n {2}1\. video 0\.\d+–6\.\d+ s = song 1\.\d+–7\.\d+ s, confidence \d+%\n {2}2\. video 7\.\d+–14\.\d+ s = song 0\.\d+–8\.\d+ s, confidence \d+% \(the longest: the figures above\)\n/);
+    const json = await beatsync(['analyze', twiceDance, bgm, '--json']);
+    const a = JSON.parse(json.stdout) as { segments: { danceStart: number; offsetSeconds: number }[]; alternate: unknown };
+    assert.equal(a.segments.length, 2);
+    assert.ok(Math.abs(a.segments[0].offsetSeconds - 1) < 0.005 && Math.abs(a.segments[1].offsetSeconds - (0.5 - 7)) < 0.005, json.stdout);
+    assert.equal(a.alternate, null);
   });
 
   describe('errors: exit 2 (3 for a different song) with a JSON error', { concurrency: 2 }, () => {

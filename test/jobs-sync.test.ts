@@ -69,8 +69,8 @@ test('beatsync.sync renders into the store, resubmission hits the cache, a forei
     assert.equal((await sys.files.stat(v.key))?.size, v.sizeBytes);
   }
 
-  // Identical inputs and options (another owner, variants in another order): the finished result is reused.
-  const again = await sys.submit('beatsync.sync', { ...input, options: { variants: ['full', 'trimmed'] } }, { owner: 'bob' });
+  // Identical inputs and options (variants in another order) from the same owner: the finished result is reused.
+  const again = await sys.submit('beatsync.sync', { ...input, options: { variants: ['full', 'trimmed'] } }, { owner: 'alice' });
   assert.ok(again.created);
   const reused = await settled(sys, again.job.id);
   assert.equal(reused.state, 'succeeded');
@@ -84,9 +84,15 @@ test('beatsync.sync renders into the store, resubmission hits the cache, a forei
 
   // Once the cached outputs are gone, the same inputs are computed again.
   for (const key of ownKeys) await sys.files.delete(key);
-  const redo = await settled(sys, (await sys.submit('beatsync.sync', input, { owner: 'carol' })).job.id);
+  const redo = await settled(sys, (await sys.submit('beatsync.sync', input, { owner: 'alice' })).job.id);
   assert.equal(redo.state, 'succeeded');
   assert.ok(redo.result!.variants.every((v) => v.key.startsWith(`outputs/${redo.id}/`)));
+  assert.ok((await sys.store.events(redo.id, 0)).some((e) => e.kind === 'progress'), 'computed, not reused');
+
+  // Another owner's identical pair is never a cache hit: its job runs (a hit's speed would give the first away).
+  const foreign = await settled(sys, (await sys.submit('beatsync.sync', input, { owner: 'bob' })).job.id);
+  assert.equal(foreign.state, 'succeeded');
+  assert.ok((await sys.store.events(foreign.id, 0)).some((e) => e.kind === 'progress'), 'a job process ran for the other owner');
 
   const wrong = await sys.submit('beatsync.sync', { danceFileId: dance.fileId, bgmFileId: other.fileId, options: {} }, { owner: 'alice' });
   const failed = await settled(sys, wrong.job.id);

@@ -16,8 +16,9 @@ interface ErrorJson {
 
 describe('operations and errors', () => {
   let server: TestServer;
+  const ops = { headers: { authorization: 'Bearer basics-admin-token-0123' } };
   before(async () => {
-    server = await startTestServer();
+    server = await startTestServer({ argv: ['--admin-token', 'basics-admin-token-0123'] });
   });
   after(() => server.close());
 
@@ -27,7 +28,7 @@ describe('operations and errors', () => {
     assert.equal(((await health.json()) as { status: string }).status, 'ok');
     assert.match(health.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
 
-    const ready = await fetch(`${server.url}/api/ready`);
+    const ready = await fetch(`${server.url}/api/ready`, ops);
     const body = (await ready.json()) as { ready: boolean; checks: Record<string, { state: string; detail: string }> };
     assert.equal(ready.status, 200, JSON.stringify(body));
     assert.equal(body.ready, true);
@@ -40,7 +41,7 @@ describe('operations and errors', () => {
     const token = await server.session();
     const audio = await readFile(await makeAudio('basics.wav', { format: 'wav', seconds: 1 }));
     assert.equal((await uploadFile(server, token, 'a.wav', audio)).status, 201);
-    const res = await fetch(`${server.url}/metrics`);
+    const res = await fetch(`${server.url}/metrics`, ops);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
     const text = await res.text();

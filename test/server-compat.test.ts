@@ -41,10 +41,10 @@ describe('compatibility routes, replayed as the old web client calls them', () =
   });
 
   /** Polls like the old page did, every second, until the task is done; returns every answer seen. */
-  async function pollStatus(id: string): Promise<StatusAnswer[]> {
+  async function pollStatus(id: string, headers: Record<string, string> = {}): Promise<StatusAnswer[]> {
     const seen: StatusAnswer[] = [];
     for (;;) {
-      const res = await getJson<StatusAnswer>(`${api.url}/api/status/${id}`);
+      const res = await getJson<StatusAnswer>(`${api.url}/api/status/${id}`, null, headers);
       assert.equal(res.status, 200);
       seen.push(res.body);
       if (res.body.status === 'success' || res.body.status === 'failed') return seen;
@@ -85,7 +85,8 @@ describe('compatibility routes, replayed as the old web client calls them', () =
 
     const answers = await pollStatus(taskId);
     for (const a of answers) {
-      assert.deepEqual(keys(a), [...STATUS_KEYS].sort(), 'no error field while not failed');
+      const outputs = a.status === 'success' ? ['modular_output', 'v2_output'] : [];
+      assert.deepEqual(keys(a), [...STATUS_KEYS, ...outputs].sort(), 'no error field while not failed; the *_output fields once done');
       assert.equal(a.task_id, taskId);
       assert.ok(OLD_STATUSES.includes(a.status), a.status);
       assert.ok(OLD_STATUSES.includes(a.modular_status));
@@ -98,6 +99,8 @@ describe('compatibility routes, replayed as the old web client calls them', () =
     assert.equal(last.progress, 100);
     assert.equal(last.modular_status, 'success');
     assert.equal(last.v2_status, 'success');
+    assert.equal((last as unknown as Record<string, string>).modular_output, `/api/download/${taskId}?version=modular`);
+    assert.equal((last as unknown as Record<string, string>).v2_output, `/api/download/${taskId}?version=v2`);
 
     const task = await getJson<Record<string, unknown>>(`${api.url}/api/task/${taskId}`);
     assert.equal(task.status, 200);
@@ -138,7 +141,7 @@ describe('compatibility routes, replayed as the old web client calls them', () =
     });
     assert.equal(processed.status, 200);
     const id = ((await processed.json()) as { task_id: string }).task_id;
-    const last = (await pollStatus(id)).at(-1)!;
+    const last = (await pollStatus(id, { 'accept-language': 'en' })).at(-1)!;
     assert.deepEqual(keys(last), [...STATUS_KEYS, 'error'].sort());
     assert.equal(last.status, 'failed');
     assert.equal(last.modular_status, 'failed');
@@ -150,9 +153,10 @@ describe('compatibility routes, replayed as the old web client calls them', () =
     assert.equal(task.body.status, 'FAILED');
     assert.equal(task.body.error, '这段音乐似乎不是视频中的歌曲，请换一个音乐文件。');
 
+    // As the old service: no file yet (or ever) is 404.
     const dl = await getJson<{ error: { code: string }; detail: string }>(`${api.url}/api/download/${id}?version=v2`);
-    assert.equal(dl.status, 409);
-    assert.equal(dl.body.error.code, 'CONFLICT');
+    assert.equal(dl.status, 404);
+    assert.equal(dl.body.error.code, 'NOT_FOUND');
   });
 
   test('errors: a clear code and the old `detail` text', async () => {
@@ -180,18 +184,19 @@ describe('compatibility routes, replayed as the old web client calls them', () =
     assert.equal(unknown.status, 404);
     assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'FILE_NOT_FOUND');
 
-    const noTask = await getJson<{ error: { code: string }; detail: string }>(`${api.url}/api/status/nope`);
+    const noTask = await getJson<{ error: { code: string }; detail: string }>(`${api.url}/api/status/nope`, null, { 'accept-language': 'en' });
     assert.equal(noTask.status, 404);
     assert.equal(noTask.body.detail, 'Not found.');
-    assert.equal((await getJson(`${api.url}/api/download/${taskId}?version=v3`)).status, 400);
+    // The old service fell back to modular for an unknown version.
+    assert.equal((await fetch(`${api.url}/api/download/${taskId}?version=v3`)).status, 200);
   });
 
-  test('legacy tasks are invisible to tokens and token uploads to legacy callers', async () => {
+  test('token uploads are invisible to legacy callers; a legacy task stays readable on the old routes once a token is sent', async () => {
     const token = await newToken(api.url);
     const asToken = await getJson(`${api.url}/api/jobs/${taskId}`, token);
     assert.equal(asToken.status, 404);
     const statusWithToken = await getJson(`${api.url}/api/status/${taskId}`, token);
-    assert.equal(statusWithToken.status, 404, 'with a token the compat routes act for that token');
+    assert.equal(statusWithToken.status, 200, 'a client that got a token later keeps its tokenless task');
     const theirs = await postFile(`${api.url}/api/upload`, pair.bgm, { token, fields: [['file_type', 'bgm']] });
     const theirId = ((await theirs.json()) as { file_id: string }).file_id;
     const legacy = await fetch(`${api.url}/api/process`, {

@@ -88,7 +88,7 @@ describe('job routes on a real server', () => {
 
   before(async () => {
     pair = await makeApiSyncPair();
-    api = await startApi({ sseHeartbeatMs: 100 });
+    api = await startApi({ sseHeartbeatMs: 100, argv: ['--public-metrics'] });
     subscriptions = countSubscriptions(api.system.store);
     token = await newToken(api.url);
     other = await newToken(api.url);

@@ -182,7 +182,7 @@ describe('web page in chromium', { timeout: 180_000 }, () => {
     await page.waitForSelector('#nudge');
     assert.equal(await page.isDisabled('#render-nudge'), true, 'nothing to render at the found offset');
     await page.fill('#nudge', '35');
-    await page.click('button[aria-label="Music later by 10 ms"]');
+    await page.click('button.step[data-step="10"]');
     assert.equal(await page.inputValue('#nudge-range'), '45');
     await page.click('#render-nudge');
     await page.waitForURL((url) => url.hash.startsWith('#/job/') && url.hash !== resultHash);

@@ -1,6 +1,5 @@
-// Decisions from evidence measured on the recording itself: how often the same search finds as much
-// against a song that is certainly not in it (the time-reversed song), and, window by window, which of
-// two places the recording agrees with where they predict different sound.
+// Deciding between two places from the recording itself: window by window, which of them the recording
+// agrees with where they predict different sound.
 import { at, TOLERANCE } from './context.ts';
 import type { Context, Line } from './context.ts';
 import { presence } from './span.ts';
@@ -9,22 +8,6 @@ import { presence } from './span.ts';
 export const HEARD_Z = 6;
 /** …and below which it clearly does not. */
 const NOT_HEARD_Z = 3;
-
-/**
- * False-alarm probability of a search statistic: the chance that the best of `tries` places of a song
- * that is not in the recording reaches `value`. The null's values (same search, reversed song) give
- * the tail's scale; an exponential tail is assumed beyond them (heavier than the Gaussian one).
- */
-export function falseAlarm(value: number, nullValues: number[], tries: number): number {
-  if (nullValues.length === 0) return value > 0 ? 0 : 1;
-  const sorted = [...nullValues].sort((a, b) => a - b);
-  const median = sorted[Math.floor(sorted.length / 2)];
-  const excess = sorted.filter((x) => x > median).map((x) => x - median);
-  // At least one evidence unit of spread: a null that found nothing at all says little about its tail.
-  const scale = Math.max(1, excess.length ? excess.reduce((s, x) => s + x, 0) / excess.length : 0);
-  const single = Math.min(1, 0.5 * Math.exp(-(value - median) / scale));
-  return 1 - (1 - single) ** Math.max(1, tries);
-}
 
 export interface Comparison {
   /** Probability that `a` is the right place rather than `b`, from the windows where they differ. */
@@ -42,7 +25,10 @@ const BETTER_WINDOW_LOG_ODDS = Math.log(3);
 const BETTER_BY = 1;
 
 /** What a line predicts for the window at dance time t: the song's sound, no song at all, or (at an edge) part of it. */
-function verdict(ctx: Context, line: Line, t: number): { state: 'song' | 'none' | 'unsure'; z: number } {
+/** What a window hears at one line. */
+export type Verdict = { state: 'song' | 'none' | 'unsure'; z: number };
+
+function verdict(ctx: Context, line: Line, t: number): Verdict {
   const { sampleRate } = ctx.input;
   const half = ctx.matcher.window / 2 / sampleRate;
   const from = at(line, t - half);
@@ -60,12 +46,17 @@ function verdict(ctx: Context, line: Line, t: number): { state: 'song' | 'none' 
  * repeat matches its copy slightly worse, window after window). An exact repeat gives identical
  * heights at both places and moves nothing: the odds stay even, which is the truth.
  */
-export function compare(ctx: Context, a: Line, b: Line, times: number[]): Comparison {
+export function compare(ctx: Context, a: Line, b: Line, times: number[], memoA?: Map<number, Verdict>): Comparison {
   let forA = 0;
   let forB = 0;
   let logOdds = 0;
   for (const t of times) {
-    const va = verdict(ctx, a, t);
+    // The winner meets several rivals at the same times: its verdicts are measured once.
+    let va = memoA?.get(t);
+    if (!va) {
+      va = verdict(ctx, a, t);
+      memoA?.set(t, va);
+    }
     const vb = verdict(ctx, b, t);
     if (va.state === 'unsure' || vb.state === 'unsure' || (va.state === 'none' && vb.state === 'none')) continue;
     if (va.z >= HEARD_Z && vb.z < NOT_HEARD_Z) {

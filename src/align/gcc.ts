@@ -123,13 +123,16 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
     if (speed === 1) {
       bBuf.set(bgm.subarray(bStart + lo, bStart + hi), lo);
     } else {
-      for (let i = lo; i < hi; i++) {
-        const pos = bStart + i * speed;
-        const j = Math.floor(pos);
-        const f = pos - j;
+      // The hottest loop of the engine: positions are stepped rather than multiplied, and the last
+      // sample (whose right neighbour is past the end) is handled outside it.
+      const inner = Math.min(hi, Math.floor((bgm.length - 2 - bStart) / speed) + 1);
+      let pos = bStart + lo * speed;
+      for (let i = lo; i < inner; i++, pos += speed) {
+        const j = pos | 0;
         const a = bgm[j];
-        bBuf[i] = j + 1 < bgm.length ? a + f * (bgm[j + 1] - a) : a;
+        bBuf[i] = a + (pos - j) * (bgm[j + 1] - a);
       }
+      for (let i = Math.max(lo, inner); i < hi; i++) bBuf[i] = bgm[Math.floor(bStart + i * speed)];
     }
     // No mean removal: the taper's leakage of a DC offset stays far below the lowest bin kept.
     let bEnergy = 0;

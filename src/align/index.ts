@@ -5,7 +5,8 @@
 //    explains the most of the recording wins; a repeated section supports several places, the whole
 //    recording only one.
 // 3. The same search against the time-reversed song (certainly not in the recording) is the null that
-//    turns the winner's evidence into a false-alarm probability: `matched` and `confidence` come from it.
+//    turns the winner's stacked height along its whole line into a false-alarm probability: `matched`
+//    and `confidence` come from it.
 // 4. Runners-up are compared with the winner window by window where they predict different sound; when
 //    nothing tells them apart (an exact repeat), the answer is `ambiguous` with both places.
 // 5. Music outside the winner's span that follows a mapping of its own (a restart, a second run-through)
@@ -14,7 +15,8 @@ import { coarseCandidates } from './coarse.ts';
 import type { CoarseCandidate } from './coarse.ts';
 import { makeContext, MAX_REFLECTION, MAX_SMEAR, round, unmatched, withBgm } from './context.ts';
 import type { Context, Hypothesis, Line, Verified } from './context.ts';
-import { compare, falseAlarm, samePlace, spread } from './decide.ts';
+import { compare, samePlace, spread } from './decide.ts';
+import type { Verdict } from './decide.ts';
 import { onsetEnvelopes, reversedEnvelopes } from './envelope.ts';
 import type { Envelopes } from './envelope.ts';
 import { longLook, matcherFor, overlapOf, stackedLine, STACK_TRUSTED_Z, verify, windowCount } from './lines.ts';
@@ -44,8 +46,13 @@ const CONTENDERS = 6;
 const PASS1_WINDOWS = 24;
 const PASS2_WINDOWS = 24;
 const FINAL_WINDOWS = 40;
-/** Runners-up compared window by window with the winner. */
+/** Runners-up compared window by window with the winner… */
 const RIVALS = 3;
+/** …when chance does not explain them as well (false-alarm probability at most this). */
+const RIVAL_MAX_FALSE_ALARM = 0.5;
+/** Stacked height chance is assumed to reach at least, and the null tail's scale (noise units). */
+const STACK_NULL_FLOOR = 10;
+const STACK_TAIL = 2;
 /** Shortest run of music kept as a segment (s), and the most segments looked for. */
 const MIN_SEGMENT_SECONDS = 5;
 const MAX_SEGMENTS = 4;
@@ -106,8 +113,10 @@ const toHypothesis = (c: CoarseCandidate): Hypothesis => ({ offset: c.offsetSeco
 
 interface Measured {
   line: Line;
-  /** Pass-1 evidence (comparable with the null's). */
+  /** Pass-1 evidence (ranks the places for the long look). */
   evidence: number;
+  /** The long look (long windows over the whole recording), once taken. */
+  long?: Verified;
   /** Dance times of the pass-1 windows that agreed. */
   agreeing: number[];
   verified: Verified;
@@ -128,53 +137,65 @@ async function solve(ctx: Context, places: Hypothesis[], nullPlaces: Hypothesis[
   const nullCtx = withBgm(ctx, ctx.input.bgm.slice().reverse());
   const first = await measureAll(ctx, places, (i) => ctx.progress(0.3 + (0.35 * (i + 1)) / places.length));
   const nulls = await measureAll(nullCtx, nullPlaces, () => {});
-  const nullEvidence = nullPlaces.map((_, i) => nulls[i]?.evidence ?? 0);
   const found = first.filter((m): m is Measured => m !== null && m.verified.fit.inliers.length > 0).sort((a, b) => b.evidence - a.evidence);
   if (found.length === 0) {
     ctx.progress(1);
     return { alignment: unmatched(ctx.input), alternate: null };
   }
   // Long windows for the leaders, on equal terms (the same windows over the whole recording).
-  const contenders = found.slice(0, CONTENDERS).map((m) => ({ m, long: longLook(ctx, m.verified, PASS2_WINDOWS) }));
+  const contenders = found.slice(0, CONTENDERS).map((m) => ({ m, long: longOf(ctx, m) }));
   contenders.sort((a, b) => b.long.evidence - a.long.evidence);
   ctx.progress(0.75);
 
   let winner = contenders[0].m;
   let placed = place(ctx, contenders[0].long.fit, whole);
-  const falseAlarmOf = (m: Measured): number => falseAlarm(m.evidence, nullEvidence, places.length);
   // The null's best place, measured like the winner, sets the stacked height chance reaches and how
   // often a window "hears" a song that is not there.
   const nullBest = nulls.filter((m): m is Measured => m !== null).sort((a, b) => b.evidence - a.evidence)[0];
   const nullPlaced = nullBest ? place(nullCtx, nullBest.verified.fit, whole, false) : null;
+  const nullZ = nullPlaced?.z ?? 0;
+  // The decision statistic is the stacked height along the whole line, against the null's: a song that shares
+  // instrument samples with the recording can give a few very clear windows, but only the right song keeps
+  // agreeing along the whole line; and many weak windows that agree (an echoing hall at low SNR) add up.
+  const chanceOf = (p: Placed): number => stackFalseAlarm(p.z, nullZ);
   ctx.progress(0.85);
 
   // Rivals: other places that agree inside the winner's span (not next to it, not elsewhere in the recording).
   let alternate: { placed: Placed; pWinner: number } | null = null;
   const rivals: AlignCandidate[] = [];
+  /** Each plausible rival's odds against the current winner. */
+  const odds: number[] = [];
+  let memo: { line: Line | null; verdicts: Map<number, Verdict> } = { line: null, verdicts: new Map() };
   if (withRivals) {
     const others = contenders.slice(1).map((c) => c.m).concat(found.slice(CONTENDERS));
     const inside = others.filter((m) => !samePlace(m.line, placed.line, 0, ctx.danceSeconds) && mostlyInside(m.agreeing, placed.span));
     for (const m of dedupe(inside, ctx).slice(0, RIVALS)) {
-      const rival = place(ctx, m.verified.fit, whole);
+      const rival = place(ctx, longOf(ctx, m).fit, whole);
+      // A place that chance explains as well is no rival, however the windows compare.
+      if (chanceOf(rival) > RIVAL_MAX_FALSE_ALARM) continue;
       const reach = { start: Math.min(placed.span.start, overlapOf(ctx, rival.line).start), end: Math.max(placed.span.end, overlapOf(ctx, rival.line).end) };
-      const c = compare(ctx, placed.line, rival.line, spread(reach.start, reach.end, FINAL_WINDOWS));
+      if (memo.line !== placed.line) memo = { line: placed.line, verdicts: new Map() };
+      const c = compare(ctx, placed.line, rival.line, spread(reach.start, reach.end, FINAL_WINDOWS), memo.verdicts);
+      const against = (1 - c.pA) / Math.max(1e-12, c.pA);
       if (c.pA < 0.5) {
         // The rival explains the recording better: it wins, the old winner becomes the rival.
         const previous = { placed, m: winner };
         placed = rival;
         winner = m;
         alternate = { placed: previous.placed, pWinner: 1 - c.pA };
-      } else if (!alternate || c.pA < alternate.pWinner) {
-        alternate = { placed: rival, pWinner: c.pA };
+        for (let k = 0; k < odds.length; k++) odds[k] /= against;
+        odds.push(1 / against);
+      } else {
+        if (!alternate || c.pA < alternate.pWinner) alternate = { placed: rival, pWinner: c.pA };
+        odds.push(against);
       }
       rivals.push({ offsetSeconds: rival.line.offset, score: round(Math.min(1, (1 - c.pA) / Math.max(1e-9, c.pA)), 4) });
     }
   }
-  // Both must rule chance out: songs that share instrument samples can agree in a few windows, but only
-  // the right song keeps agreeing along the whole line (the stacked height).
-  const fa = Math.max(falseAlarmOf(winner), stackFalseAlarm(placed.z, nullPlaced?.z ?? 0));
+  const fa = chanceOf(placed);
   const matched = fa <= MAX_FALSE_ALARM;
-  const pPlace = alternate ? alternate.pWinner : 1;
+  // Probability that the winner is the right place among it and its plausible rivals (three equal places: 1/3).
+  const pPlace = 1 / (1 + odds.reduce((sum, o) => sum + o, 0));
   const ambiguous = matched && pPlace < SURE_OF_PLACE;
   const confidence = round((1 - fa) * pPlace, 4);
 
@@ -183,7 +204,7 @@ async function solve(ctx: Context, places: Hypothesis[], nullPlaces: Hypothesis[
   const dropped: { danceStart: number; danceEnd: number }[] = [];
   if (matched) {
     segments.push(segmentOf(placed, confidence));
-    if (env) await findSegments(ctx, env, segments, dropped, nullPlaced?.z ?? 0);
+    if (env) await findSegments(ctx, env, segments, dropped, nullZ);
     segments.sort((a, b) => a.danceStart - b.danceStart);
   }
   ctx.progress(1);
@@ -208,6 +229,12 @@ async function measureAll(ctx: Context, places: Hypothesis[], onEach: (i: number
   return out;
 }
 
+/** The place's long look, taken once: its evidence is comparable with the null's and its fit is the best rough line. */
+function longOf(ctx: Context, m: Measured): Verified {
+  m.long ??= longLook(ctx, m.verified, PASS2_WINDOWS);
+  return m.long;
+}
+
 /** Measures a line densely over its overlap (within `range`): precise line, span, stacked height. */
 function place(ctx: Context, rough: Line, range: { start: number; end: number }, withSpan = true): Placed {
   const overlap = overlapOf(ctx, rough);
@@ -225,10 +252,12 @@ function place(ctx: Context, rough: Line, range: { start: number; end: number },
 
 /**
  * The chance that a song not in the recording reaches stacked height z, from the null's best height:
- * a unit exponential tail above it (a Gaussian's would be thinner).
+ * an exponential tail above it (a Gaussian's would be thinner). One reversed song underestimates what a
+ * different song made from the same instrument samples reaches (a module by the same composer: 10.9;
+ * other songs up to 7.1), hence the floor; right songs start near 28 (a 5 dB-under-noise echoing room).
  */
 function stackFalseAlarm(z: number, nullZ: number): number {
-  return Math.min(1, Math.exp(-(z - Math.max(nullZ, STACK_TRUSTED_Z))));
+  return Math.min(1, Math.exp(-(z - Math.max(nullZ, STACK_NULL_FLOOR)) / STACK_TAIL));
 }
 
 /** Most of the agreeing windows lie inside the span. */
@@ -266,11 +295,13 @@ async function findSegments(ctx: Context, env: { dance: Envelopes; bgm: Envelope
     const measured: { line: Line; evidence: number; fit: Line }[] = [];
     for (const c of found) {
       const h = { offset: c.offsetSeconds - c.speed * shift, speed: c.speed, speedError: c.speedError };
-      const v = verify(ctx, await matcherFor(ctx, h.speedError), h, windowCount(gap, 1, 6, PASS1_WINDOWS), { range: gap });
+      // A window per 2 s finds a line; `place` then measures the best densely.
+      const v = verify(ctx, await matcherFor(ctx, h.speedError), h, windowCount(gap, 2, 6, PASS1_WINDOWS / 2), { range: gap });
       if (v && v.fit.inliers.length > 0) measured.push({ line: h, evidence: v.evidence, fit: v.fit });
     }
     measured.sort((a, b) => b.evidence - a.evidence);
-    if (!measured.length) continue;
+    // No window rose above what noise alone reaches: nothing to place.
+    if (!measured.length || measured[0].evidence <= 0) continue;
     let best = place(ctx, measured[0].fit, gap);
     const times = spread(gap.start, gap.end, windowCount(gap, 1, 8, FINAL_WINDOWS));
     for (const m of measured.slice(1, 1 + RIVALS)) {

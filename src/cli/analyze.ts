@@ -1,20 +1,30 @@
 // `beatsync analyze <dance> <bgm> [--json]`: where the recording sits in the song, without rendering.
 import { BeatSyncError } from '../errors.ts';
-import { analyzeFiles } from '../pipeline/index.ts';
-import type { Command } from './commands.ts';
-import { EXIT_OK, parseCommandArgs, progressDisplay, reportError, t } from './output.ts';
+import type { Command, OptionSpec } from './commands.ts';
+import { commandHelp, describeAnalysis, EXIT_OK, parseCommandArgs, progressDisplay, reportError } from './output.ts';
+
+const OPTIONS: OptionSpec[] = [
+  {
+    name: 'json',
+    help: { en: 'print the alignment as one JSON object on stdout (with `alternate`, the second place, or null)', zh: '在 stdout 上输出一个 JSON 对象（含 `alternate`：第二个位置，或 null）' },
+    default: { en: 'off, i.e. a few lines for people', zh: '关，即输出几行说明' },
+  },
+];
 
 export const command: Command = {
   name: 'analyze',
   summary: { en: 'find where the recording sits in the song (offset, drift, music span)', zh: '找出录像在歌曲中的位置（偏移、时钟漂移、音乐区间）' },
   usage: 'beatsync analyze <dance-video> <music> [--json]',
+  help: (lang) => commandHelp(command, OPTIONS, lang),
   async run(args, io) {
     let json = args.includes('--json');
     try {
-      const { values, positionals } = parseCommandArgs(args, { json: { type: 'boolean' } });
+      const { values, positionals } = parseCommandArgs(args, OPTIONS);
       json = Boolean(values.json);
       if (positionals.length !== 2) throw new BeatSyncError('BAD_REQUEST', `expected 2 files, got ${positionals.length} (usage: ${command.usage})`);
       const [dance, bgm] = positionals;
+      // Loaded here, not at the top: `--help` must not pay for the engine.
+      const { analyzeFiles } = await import('../pipeline/analyze.ts');
       const progress = json ? null : progressDisplay(io);
       let analysis;
       try {
@@ -24,19 +34,11 @@ export const command: Command = {
       }
       const a = analysis.alignment;
       if (json) {
-        io.stdout.write(JSON.stringify(a) + '\n');
+        // The alignment's own fields stay at the top level (what scripts already read); the second place is added.
+        io.stdout.write(JSON.stringify({ ...a, alternate: analysis.alternate }) + '\n');
         return EXIT_OK;
       }
-      const L = io.lang;
-      io.stdout.write(
-        [
-          `${t(L, 'Offset', '偏移')}: ${a.offsetSeconds.toFixed(6)} s (${t(L, 'song time at the start of the video', '视频开头对应的歌曲时间')})`,
-          `${t(L, 'Drift', '漂移')}: ${a.driftPpm.toFixed(1)} ppm`,
-          `${t(L, 'Music in the video', '视频中的音乐')}: ${a.musicStart.toFixed(2)} s – ${a.musicEnd.toFixed(2)} s`,
-          `${t(L, 'Confidence', '置信度')}: ${(a.confidence * 100).toFixed(0)}%`,
-          ...(analysis.alternate ? [`${t(L, 'Alternative reading', '备选对齐')}: ${analysis.alternate.offsetSeconds.toFixed(6)} s`] : []),
-        ].join('\n') + '\n',
-      );
+      io.stdout.write(describeAnalysis(a, analysis.alternate, io.lang));
       return EXIT_OK;
     } catch (error) {
       return reportError(error, io, json);

@@ -22,7 +22,7 @@ async function help(io: CliIo): Promise<string> {
     '',
     t(L, 'Options:', '选项：'),
     '  --json       ' + t(L, 'machine-readable output (JSON / JSON lines on stdout)', '机器可读输出（stdout 上的 JSON / JSON 行）'),
-    '  -h, --help   ' + t(L, 'this help', '显示帮助'),
+    '  -h, --help   ' + t(L, 'this help; `beatsync <command> --help` lists a command\'s options with their defaults', '显示帮助；`beatsync <命令> --help` 列出该命令的全部选项及默认值'),
     '  --version    ' + t(L, 'print the version', '显示版本'),
     '',
     t(L, 'Exit codes: 0 ok, 2 error, 3 the music is not the song in the video.', '退出码：0 成功，2 出错，3 音乐与视频中的歌曲不符。'),
@@ -32,6 +32,11 @@ async function help(io: CliIo): Promise<string> {
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest.length > 0 && Object.hasOwn(COMMANDS, rest[0])) {
+    // `beatsync help serve` = `beatsync serve --help`
+    io.stdout.write((await COMMANDS[rest[0]]()).help(io.lang));
+    return EXIT_OK;
+  }
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     io.stdout.write(await help(io));
     return name === undefined ? EXIT_ERROR : EXIT_OK;
@@ -46,7 +51,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   const command = await load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.stdout.write(`${command.usage}\n`);
+    io.stdout.write(command.help(io.lang));
     return EXIT_OK;
   }
   return command.run(rest, io);

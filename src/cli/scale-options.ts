@@ -23,6 +23,8 @@ export interface ScaleOptions {
   healthPort: number;
   /** Job lease (how soon a dead worker's job runs elsewhere), ms; null = the pool's default. */
   leaseMs: number | null;
+  /** Interruptions (worker or server died, lease lost, shortage) after which a job fails INTERRUPTED_TOO_OFTEN; null = 10. */
+  maxInterruptions: number | null;
 }
 
 interface Flag {
@@ -33,19 +35,23 @@ interface Flag {
 }
 
 const FLAGS = {
-  role: { flag: 'role', env: 'BEATSYNC_ROLE', help: 'api | worker | all (all)' },
+  role: { flag: 'role', env: 'BEATSYNC_ROLE', help: 'what this node runs: api (HTTP only) | worker (jobs) | all (all)' },
   backend: { flag: 'backend', env: 'BEATSYNC_BACKEND', help: 'job backend: sqlite | redis (sqlite)' },
-  redisUrl: { flag: 'redis-url', env: 'BEATSYNC_REDIS_URL', help: 'redis://host:6379/0 for --backend redis' },
+  redisUrl: { flag: 'redis-url', env: 'BEATSYNC_REDIS_URL', help: 'Redis for --backend redis, e.g. redis://host:6379/0 (none)' },
   redisPrefix: { flag: 'redis-prefix', env: 'BEATSYNC_REDIS_PREFIX', help: 'key prefix in Redis (bs:)' },
   storage: { flag: 'storage', env: 'BEATSYNC_STORAGE', help: 'file store: local | s3 (local)' },
-  s3Bucket: { flag: 's3-bucket', env: 'BEATSYNC_S3_BUCKET', help: 'bucket for --storage s3 (credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)' },
-  s3Endpoint: { flag: 's3-endpoint', env: 'BEATSYNC_S3_ENDPOINT', help: 'S3-compatible server URL (AWS when omitted)' },
+  s3Bucket: { flag: 's3-bucket', env: 'BEATSYNC_S3_BUCKET', help: 'bucket for --storage s3; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (none)' },
+  s3Endpoint: { flag: 's3-endpoint', env: 'BEATSYNC_S3_ENDPOINT', help: 'S3-compatible server URL (none: AWS itself)' },
   s3Region: { flag: 's3-region', env: 'BEATSYNC_S3_REGION', help: 'S3 region (us-east-1)' },
   s3Prefix: { flag: 's3-prefix', env: 'BEATSYNC_S3_PREFIX', help: 'key prefix in the bucket (none)' },
   s3CacheDir: { flag: 's3-cache-dir', env: 'BEATSYNC_S3_CACHE_DIR', help: 'local copies of inputs for ffmpeg (<data dir>/s3-cache)' },
   nodeId: { flag: 'node-id', env: 'BEATSYNC_NODE_ID', help: 'name of this node in metrics (host name-pid)' },
-  healthPort: { flag: 'health-port', env: 'BEATSYNC_HEALTH_PORT', help: 'worker role: port for /api/health, /api/ready, /metrics (0 = off)' },
+  healthPort: { flag: 'health-port', env: 'BEATSYNC_HEALTH_PORT', help: 'worker role: port for /api/health, /api/ready, /metrics; 0 = none (0)' },
   lease: { flag: 'lease', env: 'BEATSYNC_LEASE', help: 'seconds a job stays held without a heartbeat (15)' },
+  maxInterruptions: {
+    flag: 'max-interruptions', env: 'BEATSYNC_MAX_INTERRUPTIONS',
+    help: 'times a job may be interrupted (server or worker died, lost lease, disk full) before it fails; not its attempts (10)',
+  },
 } satisfies Record<string, Flag>;
 
 type FlagName = keyof typeof FLAGS;
@@ -123,6 +129,11 @@ export function parseScaleOptions(argv: readonly string[], env: Record<string, s
   const leaseText = raw('lease');
   const leaseSeconds = leaseText === undefined ? null : Number(leaseText);
   if (leaseSeconds !== null && !(Number.isFinite(leaseSeconds) && leaseSeconds >= 0.5 && leaseSeconds <= 3600)) throw bad('lease', leaseText ?? '');
+  const interruptionsText = raw('maxInterruptions');
+  const maxInterruptions = interruptionsText === undefined ? null : Number(interruptionsText);
+  if (maxInterruptions !== null && !(Number.isInteger(maxInterruptions) && maxInterruptions >= 1 && maxInterruptions <= 1000)) {
+    throw bad('maxInterruptions', interruptionsText ?? '');
+  }
 
   return {
     options: {
@@ -134,6 +145,7 @@ export function parseScaleOptions(argv: readonly string[], env: Record<string, s
       nodeId: raw('nodeId') ?? `${hostname()}-${process.pid}`,
       healthPort,
       leaseMs: leaseSeconds === null ? null : Math.round(leaseSeconds * 1000),
+      maxInterruptions,
     },
     rest,
   };
@@ -165,6 +177,7 @@ export function describeScale(o: ScaleOptions): string {
 /** The part of openJobSystem's config these options decide. */
 export function jobSystemOptions(o: ScaleOptions): {
   startWorkers: boolean; startJanitor: boolean; backend: JobBackendName; redisUrl?: string; redisPrefix: string; storage?: FileStoreSpec; leaseMs?: number;
+  maxInterruptions?: number;
 } {
   return {
     startWorkers: o.role !== 'api',
@@ -174,5 +187,6 @@ export function jobSystemOptions(o: ScaleOptions): {
     redisPrefix: o.redisPrefix,
     ...(o.storage ? { storage: o.storage } : {}),
     ...(o.leaseMs !== null ? { leaseMs: o.leaseMs } : {}),
+    ...(o.maxInterruptions !== null ? { maxInterruptions: o.maxInterruptions } : {}),
   };
 }

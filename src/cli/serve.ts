@@ -1,22 +1,21 @@
 // `beatsync serve`: opens the embedded job system, builds the HTTP server, listens, and shuts down gracefully
 // on SIGTERM/SIGINT (stop accepting, let running jobs finish within the grace period, close).
-import { pino } from 'pino';
+// Only the option parsers are imported up front: the server (Fastify), the job backends (BullMQ, ioredis),
+// the S3 client and the logger are loaded once `serve` has valid options and starts, so `--help` and
+// `beatsync --help` (which reads this module for its one-line summary) stay fast.
 import { toBeatSyncError } from '../errors.ts';
 import type { Command } from './commands.ts';
-import { openJobSystem } from '../jobs/index.ts';
-import { buildServer, loggerOptions } from '../server/app.ts';
 import { configHelp, describeConfig, loadServerConfig } from '../server/config.ts';
 import { dataDirOf, describeScale, jobSystemOptions, parseScaleOptions, scaleHelp } from './scale-options.ts';
 import type { ScaleOptions } from './scale-options.ts';
-import { stopOnSignal } from './stop-on-signal.ts';
-import { runWorkerNode } from './worker-node.ts';
 
 export const SERVE_USAGE = `Usage: beatsync serve [options]
 
 Starts the BeatSync HTTP service with the embedded job system and local storage under the data directory.
-Every option can also be given as an environment variable (in brackets).
+Each option's default is in parentheses; every option can also be given as the environment variable in brackets.
 
 ${configHelp()}
+  --${'help, -h'.padEnd(22)} print this help and exit
 
 Several machines (roles share Redis and S3-compatible storage):
 ${scaleHelp()}
@@ -38,6 +37,7 @@ export async function serve(argv: readonly string[]): Promise<number> {
     process.stderr.write(`beatsync serve: ${toBeatSyncError(error).detail ?? String(error)}\n\n${SERVE_USAGE}`);
     return 2;
   }
+  const [{ pino }, { openJobSystem }, { buildServer, loggerOptions }] = await Promise.all([import('pino'), import('../jobs/index.ts'), import('../server/app.ts')]);
   const log = pino(loggerOptions(config));
   process.stdout.write(`BeatSync configuration:\n${describeConfig(config)}\n${describeScale(scale)}\n`);
 
@@ -47,12 +47,15 @@ export async function serve(argv: readonly string[]): Promise<number> {
     concurrency: config.concurrency,
     ...jobSystemOptions(scale),
     retention: { inputsMs: retentionMs, outputsMs: retentionMs },
+    minFreeDiskBytes: config.minFreeDisk.jobsBytes,
     log: (level, message, fields) => log[level](fields ?? {}, message),
   });
   if (scale.role === 'worker') {
+    const { runWorkerNode } = await import('./worker-node.ts');
     const workerLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => log[level](fields ?? {}, message);
     return runWorkerNode(system, { nodeId: scale.nodeId, healthPort: scale.healthPort, host: config.host, graceMs: config.shutdownGraceMs }, workerLog);
   }
+  const { stopOnSignal } = await import('./stop-on-signal.ts');
   const rateLimitRedis = scale.backend === 'redis' && scale.redisUrl ? { url: scale.redisUrl, prefix: scale.redisPrefix } : undefined;
   const app = await buildServer(config, { system, logger: log, rateLimitRedis });
   // Every node's metrics carry its id, so Prometheus can tell (and sum) them.
@@ -91,6 +94,7 @@ export const command: Command = {
   name: 'serve',
   summary: { en: 'run the HTTP service (uploads, jobs, downloads, web page)', zh: '运行 HTTP 服务（上传、任务、下载、网页）' },
   usage: 'beatsync serve [--port 8080] [--data-dir ./data] [--concurrency N] … (beatsync serve --help for all options)',
+  help: () => SERVE_USAGE,
   run: (args) => serve(args),
 };
 

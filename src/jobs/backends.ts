@@ -23,6 +23,8 @@ export interface BackendConfig {
   /** Default: a local directory under dataDir. */
   storage?: FileStoreSpec;
   backoff?: BackoffConfig;
+  /** Interruptions (crash, lost lease, shortage) that end a job INTERRUPTED_TOO_OFTEN (default 10). */
+  maxInterruptions?: number;
 }
 
 export interface OpenedBackend {
@@ -41,7 +43,10 @@ export interface OpenedBackend {
 export async function openBackend(config: BackendConfig): Promise<OpenedBackend> {
   const fileSpec: FileStoreSpec = config.storage ?? { backend: 'local', rootDir: join(config.dataDir, 'files') };
   const files = openFileStore(fileSpec);
-  const backoff = config.backoff ? { backoff: config.backoff } : {};
+  const backoff = {
+    ...(config.backoff ? { backoff: config.backoff } : {}),
+    ...(config.maxInterruptions !== undefined ? { maxInterruptions: config.maxInterruptions } : {}),
+  };
   switch (config.backend ?? 'sqlite') {
     case 'sqlite': {
       const store = SqliteJobStore.open(join(config.dataDir, 'jobs.db'), backoff);

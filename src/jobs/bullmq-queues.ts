@@ -7,9 +7,13 @@ import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { JobsOptions, MinimalJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 
-/** Our priority (higher first, |p| ≤ 1e6) as BullMQ's (1 = first, at most 2^21). */
-export function bullPriority(priority: number): number {
-  return 1_000_001 - priority;
+/**
+ * Our priority (higher first, |p| ≤ 1000) and the owner's turn (lower first, 0..1023) as one BullMQ
+ * priority (1 = first, at most 2^21): within a priority, every owner's turn-0 job comes before anyone's
+ * turn 1, which is how one owner's batch cannot starve another owner's single job.
+ */
+export function bullPriority(priority: number, turn = 0): number {
+  return (1000 - priority) * 1024 + Math.min(1023, Math.max(0, turn)) + 1;
 }
 
 /** The retry delay is decided with the record (record-scripts.ts FAIL); BullMQ applies it through this strategy. */
@@ -75,10 +79,10 @@ export class BullQueues {
     return worker;
   }
 
-  addOptions(id: string, priority: number, maxAttempts: number): JobsOptions {
+  addOptions(id: string, priority: number, turn: number, maxAttempts: number): JobsOptions {
     return {
       jobId: id,
-      priority: bullPriority(priority),
+      priority: bullPriority(priority, turn),
       attempts: maxAttempts,
       backoff: { type: BACKOFF_TYPE },
       // Our record keeps the outcome; BullMQ forgets finished jobs at once.
@@ -88,8 +92,8 @@ export class BullQueues {
   }
 
   /** Adds the job unless BullMQ already has it (a job id is added once: a repeated add is a no-op). */
-  async add(type: string, id: string, priority: number, maxAttempts: number): Promise<void> {
-    await this.queue(type).add(type, { id }, this.addOptions(id, priority, maxAttempts));
+  async add(type: string, id: string, priority: number, turn: number, maxAttempts: number): Promise<void> {
+    await this.queue(type).add(type, { id }, this.addOptions(id, priority, turn, maxAttempts));
   }
 
   /** Removes a job that is not locked (waiting, delayed, or active with an expired lock); false otherwise. */

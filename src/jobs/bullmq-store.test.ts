@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { bullPriority } from './bullmq-queues.ts';
 import { BullMqJobStore } from './bullmq-store.ts';
 import { jobStoreContract } from './contract.ts';
 import { hasRedisServer, restartRedisServer, startRedisServer } from './testing/redis-server.ts';
@@ -27,7 +28,7 @@ async function fresh(): Promise<BullMqJobStore> {
 }
 
 if (!skip) {
-  jobStoreContract('bullmq', async ({ backoff }) => BullMqJobStore.open({ url: server!.url, prefix: `c${process.pid}-${++counter}:`, backoff }), {
+  jobStoreContract('bullmq', async ({ backoff, maxInterruptions }) => BullMqJobStore.open({ url: server!.url, prefix: `c${process.pid}-${++counter}:`, backoff, maxInterruptions }), {
     openPeer: async (store) => BullMqJobStore.open({ url: server!.url, prefix: (store as BullMqJobStore).prefix }),
   });
 }
@@ -49,7 +50,7 @@ describe('BullMqJobStore (distributed only)', { skip }, () => {
     try {
       const { job } = await store.submit({ type: 'test.echo', input: {}, priority: 7, maxAttempts: 3 });
       assert.notEqual(await raw.zscore(bull('prioritized'), job.id), null);
-      assert.equal(await raw.hget(bull(job.id), 'priority'), String(1_000_001 - 7));
+      assert.equal(await raw.hget(bull(job.id), 'priority'), String(bullPriority(7, 0)));
       assert.equal((JSON.parse((await raw.hget(bull(job.id), 'opts'))!) as { attempts: number }).attempts, 3);
       let claim = (await store.claim('w', ['test.echo'], 60_000))!;
       assert.deepEqual(await raw.lrange(bull('active'), 0, -1), [job.id]);

@@ -8,7 +8,7 @@
 // it reconciles it with the record. Guarantees and the tests that prove them: src/jobs/README.md.
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { BeatSyncError } from '../errors.ts';
+import { BeatSyncError, messageFor } from '../errors.ts';
 import { DEFAULT_BACKOFF, validateBackoff } from './backoff.ts';
 import type { BackoffConfig } from './backoff.ts';
 import { BullQueues } from './bullmq-queues.ts';
@@ -17,8 +17,8 @@ import type { Hash } from './record-codec.ts';
 import { scriptSource, RECORD_SCRIPTS } from './record-scripts.ts';
 import type { RecordScriptName } from './record-scripts.ts';
 import {
-  ALL_STATES, MAX_LIST_LIMIT, QUEUED_PROGRESS, badRequest, checkSubmit, cleanError, cleanProgress, decodeCursor, encodeCursor,
-  leaseLost, randomId, toJson,
+  ALL_STATES, MAX_LIST_LIMIT, QUEUED_PROGRESS, badRequest, checkMaxInterruptions, checkSubmit, cleanError, cleanProgress, decodeCursor,
+  encodeCursor, leaseLost, randomId, toJson,
 } from './store-common.ts';
 import type { DailyHistory } from './store-common.ts';
 import type {
@@ -32,6 +32,8 @@ export interface BullMqJobStoreOptions {
   prefix?: string;
   backoff?: BackoffConfig;
   defaultMaxAttempts?: number;
+  /** Interruptions (crash, lost lease, shortage) that end a job INTERRUPTED_TOO_OFTEN (default 10). */
+  maxInterruptions?: number;
   statsWindowMs?: number;
   random?: () => number;
 }
@@ -66,6 +68,7 @@ export class BullMqJobStore implements JobStore {
   private subscriber: Redis | null = null;
   private readonly backoff: BackoffConfig;
   private readonly defaultMaxAttempts: number;
+  private readonly maxInterruptions: number;
   private readonly statsWindowMs: number;
   private readonly random: () => number;
   private readonly feeds = new Map<string, Feed>();
@@ -90,6 +93,7 @@ export class BullMqJobStore implements JobStore {
     this.prefix = options.prefix ?? 'bs:';
     this.backoff = validateBackoff(options.backoff ?? DEFAULT_BACKOFF);
     this.defaultMaxAttempts = options.defaultMaxAttempts ?? 3;
+    this.maxInterruptions = checkMaxInterruptions(options.maxInterruptions);
     this.statsWindowMs = options.statsWindowMs ?? DAY_MS;
     this.random = options.random ?? Math.random;
     this.redis = new Redis(options.url, { maxRetriesPerRequest: 3, lazyConnect: false });
@@ -118,9 +122,9 @@ export class BullMqJobStore implements JobStore {
   async submit<I, R>(req: SubmitRequest<I>): Promise<SubmitResult<I, R>> {
     const { inputJson, owner, idempotencyKey, cacheKey, priority, maxAttempts, estimated } = checkSubmit(req, this.defaultMaxAttempts);
 
-    const [created, id] = (await this.script('bsSubmit', randomId(), req.type, inputJson, ownerKey(owner), owner ?? '', priority,
-      idempotencyKey ?? '', cacheKey ?? '', maxAttempts, JSON.stringify(QUEUED_PROGRESS), estimated ?? '')) as [number, string];
-    if (created === 1) await this.enqueue(id, req.type, priority, maxAttempts);
+    const [created, id, turn] = (await this.script('bsSubmit', randomId(), req.type, inputJson, ownerKey(owner), owner ?? '', priority,
+      idempotencyKey ?? '', cacheKey ?? '', maxAttempts, JSON.stringify(QUEUED_PROGRESS), estimated ?? '')) as [number, string, number];
+    if (created === 1) await this.enqueue(id, req.type, priority, Number(turn), maxAttempts);
     const job = await this.get<I, R>(id);
     if (!job) throw new BeatSyncError('CONFLICT', `job ${id} vanished right after submit`);
     return { job, created: created === 1 };
@@ -179,7 +183,7 @@ export class BullMqJobStore implements JobStore {
     const job = (await this.get(id))!;
     // A new BullMQ job under the same id (fresh attempts); whatever is left of the old one goes first.
     await this.bull.remove(job.type, id).catch(() => false);
-    await this.enqueue(id, job.type, job.priority, job.maxAttempts);
+    await this.enqueue(id, job.type, job.priority, job.turn, job.maxAttempts);
     return job;
   }
 
@@ -254,6 +258,10 @@ export class BullMqJobStore implements JobStore {
       successRate: ok + bad > 0 ? ok / (ok + bad) : null,
       meanDurationSeconds: durCount > 0 ? durTotal / durCount / 1000 : null,
     };
+  }
+
+  async countLive(owner: string | null): Promise<number> {
+    return Number(await this.script('bsCountLive', ownerKey(owner)));
   }
 
   /** Days of finished-job history (kept when jobs are purged), oldest first. */
@@ -336,7 +344,8 @@ export class BullMqJobStore implements JobStore {
           throw storeFailure(err);
         }
         if (!job?.id) break;
-        const answer = (await this.script('bsClaim', job.id, token, lease, String(workerId), cancelledJson())) as string | [string, string[], string[]];
+        const answer = (await this.script('bsClaim', job.id, token, lease, String(workerId), cancelledJson(), ...this.interruptionArgs())) as
+          string | [string, string[], string[]];
         if (typeof answer === 'string') {
           // Nothing to run: finished, purged, or its dead attempt was the last. BullMQ forgets it.
           if (answer === 'drop') await this.bull.end(type, job.id, token, job).catch(() => {});
@@ -357,8 +366,8 @@ export class BullMqJobStore implements JobStore {
   private async typesByHead(types: readonly string[]): Promise<string[]> {
     const flat = (await this.script('bsPeek', Date.now(), ...types)) as (string | number)[];
     const heads: { type: string; rank: number[] }[] = [];
-    for (let i = 0; i + 3 < flat.length; i += 4) heads.push({ type: String(flat[i]), rank: [Number(flat[i + 1]), Number(flat[i + 2]), Number(flat[i + 3])] });
-    heads.sort((a, b) => a.rank[0] - b.rank[0] || a.rank[1] - b.rank[1] || a.rank[2] - b.rank[2]);
+    for (let i = 0; i + 4 < flat.length; i += 5) heads.push({ type: String(flat[i]), rank: flat.slice(i + 1, i + 5).map(Number) });
+    heads.sort((a, b) => a.rank[0] - b.rank[0] || a.rank[1] - b.rank[1] || a.rank[2] - b.rank[2] || a.rank[3] - b.rank[3]);
     return heads.map((h) => h.type);
   }
 
@@ -396,7 +405,7 @@ export class BullMqJobStore implements JobStore {
     const err = cleanError(error);
     const { baseMs, maxMs, jitter } = this.backoff;
     const answer = Number(await this.script('bsFail', id, leaseToken, JSON.stringify(err), err.code, err.retryable ? 1 : 0,
-      this.random(), baseMs, maxMs, Math.min(1, Math.max(0, jitter)), cancelledJson()));
+      this.random(), baseMs, maxMs, Math.min(1, Math.max(0, jitter)), cancelledJson(), ...this.interruptionArgs()));
     if (answer < 0) throw this.leaseLost(id, leaseToken);
     const job = (await this.get(id))!;
     const bullJob = await this.bullJob(job.type, id, leaseToken).catch(() => undefined);
@@ -444,7 +453,7 @@ export class BullMqJobStore implements JobStore {
         throw storeFailure(err);
       }
       for (const id of stalled) {
-        const answer = Number(await this.script('bsTakeBack', id, cancelledJson()));
+        const answer = Number(await this.script('bsTakeBack', id, cancelledJson(), ...this.interruptionArgs()));
         if (answer === 1 || answer === 2) count++;
         if (answer >= 2) await this.bull.remove(type, id).catch(() => false);
       }
@@ -453,7 +462,7 @@ export class BullMqJobStore implements JobStore {
     const pending = await this.redis.zrangebyscore(this.key('pending'), '-inf', Number(t) * 1000 - PENDING_GRACE_MS, 'LIMIT', 0, 100);
     for (const id of pending) {
       const job = await this.get(id);
-      if (job?.state === 'queued') await this.enqueue(id, job.type, job.priority, job.maxAttempts);
+      if (job?.state === 'queued') await this.enqueue(id, job.type, job.priority, job.turn, job.maxAttempts);
       else await this.redis.zrem(this.key('pending'), id);
     }
     return count;
@@ -485,6 +494,11 @@ export class BullMqJobStore implements JobStore {
 
   // ---- internals ----
 
+  /** What the scripts need to count an interruption: the limit and the final message (same as the SQLite store's). */
+  private interruptionArgs(): [number, string] {
+    return [this.maxInterruptions, messageFor('INTERRUPTED_TOO_OFTEN')];
+  }
+
   private key(suffix: string): string {
     return this.prefix + suffix;
   }
@@ -500,9 +514,9 @@ export class BullMqJobStore implements JobStore {
   }
 
   /** Records it as added (the record is written first: see PENDING_GRACE_MS) after BullMQ has the job. */
-  private async enqueue(id: string, type: string, priority: number, maxAttempts: number): Promise<void> {
+  private async enqueue(id: string, type: string, priority: number, turn: number, maxAttempts: number): Promise<void> {
     try {
-      await this.bull.add(type, id, priority, maxAttempts);
+      await this.bull.add(type, id, priority, turn, maxAttempts);
       await this.redis.zrem(this.key('pending'), id);
     } catch (err) {
       throw storeFailure(err);

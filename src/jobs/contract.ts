@@ -13,6 +13,8 @@ import type { Claim, JobError, JobEvent, JobRecord, JobStore } from './types.ts'
 /** What the factory must configure its store with. */
 export interface ContractSetup {
   backoff: BackoffConfig;
+  /** The store's interruption limit (maxInterruptions). */
+  maxInterruptions: number;
 }
 
 export interface ContractOptions {
@@ -27,6 +29,8 @@ export interface ContractOptions {
 }
 
 export const CONTRACT_BACKOFF: BackoffConfig = { baseMs: 40, maxMs: 120, jitter: 0.5 };
+/** Small, so the poison-job test is short; the product default is 10. */
+export const CONTRACT_MAX_INTERRUPTIONS = 3;
 
 const TYPE = 'test.echo';
 const OTHER_TYPE = 'test.other';
@@ -61,7 +65,7 @@ export function jobStoreContract(
   }
 
   async function withStore(fn: (store: JobStore) => Promise<void>): Promise<void> {
-    const store = await makeStore({ backoff });
+    const store = await makeStore({ backoff, maxInterruptions: CONTRACT_MAX_INTERRUPTIONS });
     try {
       await fn(store);
     } finally {
@@ -120,6 +124,7 @@ export function jobStoreContract(
       assert.match(job.id, /^[A-Za-z0-9_-]{22,}$/);
       assert.equal(job.state, 'queued');
       assert.equal(job.attempts, 0);
+      assert.equal(job.interruptions, 0);
       assert.equal(job.maxAttempts, 4);
       assert.equal(job.priority, 3);
       assert.equal(job.owner, 'u1');
@@ -225,7 +230,7 @@ export function jobStoreContract(
       await rejectsWith(store.heartbeat(claim.job.id, 'not-the-token', LONG_LEASE), 'CONFLICT');
     }));
 
-    test('an expired lease is taken back with its attempt counted; the old token is refused', () => withStore(async (store) => {
+    test('an expired lease is taken back as an interruption, not an attempt; the old token is refused', () => withStore(async (store) => {
       const kept = await submitOne(store);
       const lost = await submitOne(store);
       const keptClaim = await claimOne(store, LONG_LEASE);
@@ -234,7 +239,8 @@ export function jobStoreContract(
       assert.equal(lostClaim.job.id, lost.id);
       const recovered = await expireAndRecover(store, lost.id);
       assert.equal(recovered.state, 'queued');
-      assert.equal(recovered.attempts, 1);
+      assert.equal(recovered.attempts, 0);
+      assert.equal(recovered.interruptions, 1);
       assert.equal((await store.get(kept.id))?.state, 'running');
       await rejectsWith(store.heartbeat(lost.id, lostClaim.leaseToken, LONG_LEASE), 'CONFLICT');
       await rejectsWith(store.complete(lost.id, lostClaim.leaseToken, { late: true }), 'CONFLICT');
@@ -242,22 +248,82 @@ export function jobStoreContract(
       await rejectsWith(store.saveCheckpoint(lost.id, lostClaim.leaseToken, 'align', {}), 'CONFLICT');
       const again = await claimOne(store);
       assert.equal(again.job.id, lost.id);
-      assert.equal(again.job.attempts, 2);
+      assert.equal(again.job.attempts, 1);
+      assert.equal(again.job.interruptions, 1);
       assert.notEqual(again.leaseToken, lostClaim.leaseToken);
     }));
 
-    test('a job that keeps losing its worker ends failed after maxAttempts, never loops', () => withStore(async (store) => {
-      const job = await submitOne(store, { maxAttempts: 2 });
-      for (let attempt = 1; attempt <= 2; attempt++) {
+    test('a job that keeps losing its worker ends failed INTERRUPTED_TOO_OFTEN after maxInterruptions, attempts untouched, never loops', () => withStore(async (store) => {
+      // maxAttempts 1: were a lost worker counted as an attempt, the first loss would end the job.
+      const job = await submitOne(store, { maxAttempts: 1 });
+      for (let n = 1; n <= CONTRACT_MAX_INTERRUPTIONS; n++) {
         const claim = await until('poison job claimable', () => store.claim('w', [TYPE], shortLease));
-        assert.equal(claim.job.attempts, attempt);
-        await expireAndRecover(store, job.id);
+        assert.equal(claim.job.attempts, 1);
+        assert.equal(claim.job.interruptions, n - 1);
+        const back = await expireAndRecover(store, job.id);
+        assert.equal(back.interruptions, n);
+        if (n < CONTRACT_MAX_INTERRUPTIONS) assert.equal(back.state, 'queued');
       }
       const final = await store.get(job.id);
       assert.equal(final?.state, 'failed');
-      assert.equal(final?.attempts, 2);
-      assert.ok(final?.error && final.finishedAt !== null);
+      assert.equal(final?.error?.code, 'INTERRUPTED_TOO_OFTEN');
+      assert.equal(final?.error?.retryable, false);
+      assert.equal(final?.attempts, 0);
+      assert.equal(final?.interruptions, CONTRACT_MAX_INTERRUPTIONS);
+      assert.ok(final.finishedAt !== null);
       assert.equal(await store.claim('w', [TYPE], LONG_LEASE), null);
+    }));
+
+    test('a shortage (RESOURCE_LIMIT) is an interruption with backoff, not an attempt; other retryable errors use attempts', () => withStore(async (store) => {
+      const job = await submitOne(store, { maxAttempts: 1 });
+      let claim = await claimOne(store);
+      for (let n = 1; n < CONTRACT_MAX_INTERRUPTIONS; n++) {
+        const after = await store.fail(job.id, claim.leaseToken, jobError('RESOURCE_LIMIT', true));
+        assert.equal(after.state, 'retrying');
+        assert.equal(after.attempts, 0);
+        assert.equal(after.interruptions, n);
+        assert.ok(after.runAfter !== null && after.runAfter - after.updatedAt <= backoffCeiling(n, backoff));
+        claim = await reclaim(store, job.id);
+        assert.equal(claim.job.attempts, 1);
+      }
+      const ended = await store.fail(job.id, claim.leaseToken, jobError('RESOURCE_LIMIT', true));
+      assert.equal(ended.state, 'failed');
+      assert.equal(ended.error?.code, 'INTERRUPTED_TOO_OFTEN');
+      assert.match(ended.error?.message ?? '', /RESOURCE_LIMIT/);
+      assert.equal(ended.interruptions, CONTRACT_MAX_INTERRUPTIONS);
+      // The job's own retryable failure with its one attempt used: failed with its own code.
+      const own = await submitOne(store, { maxAttempts: 1 });
+      const ownClaim = await claimOne(store);
+      assert.equal(ownClaim.job.id, own.id);
+      const failed = await store.fail(own.id, ownClaim.leaseToken, jobError('PROCESSING_FAILED', true));
+      assert.equal(failed.state, 'failed');
+      assert.equal(failed.error?.code, 'PROCESSING_FAILED');
+      assert.equal(failed.interruptions, 0);
+    }));
+
+    test('fair claims: one owner\'s batch cannot starve another owner\'s single job; countLive counts an owner\'s live jobs', () => withStore(async (store) => {
+      const a: string[] = [];
+      for (let i = 0; i < 6; i++) a.push((await submitOne(store, { owner: 'teacher-a' })).id);
+      const b = await submitOne(store, { owner: 'teacher-b' });
+      const legacy = await submitOne(store, { owner: null });
+      assert.deepEqual([(await store.get(a[5]))?.turn, b.turn, legacy.turn], [5, 0, 0]);
+      assert.equal(await store.countLive('teacher-a'), 6);
+      assert.equal(await store.countLive('teacher-b'), 1);
+      assert.equal(await store.countLive(null), 1);
+      assert.equal(await store.countLive('nobody'), 0);
+      // Where each job is in line is where claims take it.
+      assert.equal(await store.queuePosition(b.id), 2);
+      assert.equal(await store.queuePosition(a[1]), 4);
+      const order: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        const claim = await claimOne(store);
+        order.push(claim.job.id);
+        await store.complete(claim.job.id, claim.leaseToken, {});
+      }
+      assert.deepEqual(order, [a[0], b.id, legacy.id, ...a.slice(1)]);
+      assert.equal(await store.countLive('teacher-a'), 0);
+      // A later job of an owner with nothing live takes turn 0 again.
+      assert.equal((await submitOne(store, { owner: 'teacher-a' })).turn, 0);
     }));
 
     test('retryable failures back off exponentially with jitter, then fail when attempts run out', () => withStore(async (store) => {

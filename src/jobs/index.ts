@@ -47,6 +47,8 @@ export interface JobSystemConfig {
   pollMs?: number;
   killGraceMs?: number;
   backoff?: BackoffConfig;
+  /** Interruptions (worker or server died, lease lost, shortage) after which a job ends INTERRUPTED_TOO_OFTEN (default 10). */
+  maxInterruptions?: number;
   /** Parent of the per-attempt temp directories (default: the OS temp dir). */
   tmpRoot?: string;
   log?: PoolLog;
@@ -90,6 +92,10 @@ async function readUploadMeta(files: FileStore, fileId: string): Promise<UploadM
   } catch {
     return null;
   }
+}
+
+function ownersCacheKey(owner: string | null, key: string | null): string | null {
+  return key === null ? null : `${owner ?? ''}:${key}`;
 }
 
 export async function openJobSystem(config: JobSystemConfig): Promise<JobSystem> {
@@ -153,7 +159,8 @@ export async function openJobSystem(config: JobSystemConfig): Promise<JobSystem>
       idempotencyKey: options.idempotencyKey ?? null,
       maxAttempts: limits.maxAttempts,
       estimatedSeconds: handler.estimateSeconds(input, uploadMap),
-      cacheKey: handler.cacheKey(input, uploadMap),
+      // Per owner: a hit answers in milliseconds, which would tell another token that someone processed the same files.
+      cacheKey: ownersCacheKey(owner, handler.cacheKey(input, uploadMap)),
     });
     if (result.created) pool?.wake();
     return result;

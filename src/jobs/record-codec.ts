@@ -40,6 +40,9 @@ export function hashToRecord(h: Hash): JobRecord {
     state: h.state as JobState,
     attempts: Number(h.attempts),
     maxAttempts: Number(h.max),
+    // Records written before interruptions and turns were kept have neither.
+    interruptions: Number(h.intr ?? 0),
+    turn: Number(h.turn ?? 0),
     progress: json(h.progress) as JobProgress,
     result: json(h.result),
     error: json(h.error) as JobError | null,

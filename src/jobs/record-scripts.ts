@@ -7,7 +7,7 @@
 // its wait/prioritized/delayed sets (which type has the best head, queue position).
 //
 // Keys (P = prefix, e.g. "bs:"; BP = BullMQ's prefix, P .. "bull"):
-//   P job:<id>        hash: the record (JSON blobs kept opaque; '' = null)
+//   P job:<id>        hash: the record (JSON blobs kept opaque; '' = null; intr = interruptions, turn = owner's turn)
 //   P n               counter: insertion order (FIFO across types)
 //   P all             zset n → id (list, newest first)      P owner:<o|n:>  zset n → id (per owner)
 //   P state:<s>       zset n → id (per state: list filter, counts)
@@ -101,47 +101,70 @@ local function held(id, token)
   if h[1] ~= 'running' or h[2] ~= token or token == '' then return false end
   return redis.call('GET', bk(h[3], id .. ':lock')) == token
 end
-local function lostError(id)
-  return cjson.encode({ code = 'PROCESSING_FAILED', retryable = true,
-    message = 'The worker stopped without finishing (crash or lost lease) on attempt ' .. get(id, 'attempts') .. ' of ' .. get(id, 'max') .. '.' })
+-- Queued, retrying and running jobs of one owner (bounded by the queue limits, so a scan is cheap).
+local function liveOf(ownerKey)
+  local c = 0
+  for _, s in ipairs({ 'queued', 'running', 'retrying' }) do
+    for _, other in ipairs(redis.call('ZRANGE', P .. 'state:' .. s, 0, -1)) do
+      if get(other, 'ownerKey') == ownerKey then c = c + 1 end
+    end
+  end
+  return c
 end
--- A running record whose lease is gone (its worker died): 2 = ended (cancelled or out of attempts), 1 = back to queued.
-local function takeBack(id, now, cancelled)
-  local attempts, max = tonumber(get(id, 'attempts')), tonumber(get(id, 'max'))
+local function turnOf(ownerKey) return math.min(1023, liveOf(ownerKey)) end
+-- The run stopped through no fault of the job (worker died, lease lost, shortage): its attempt is given
+-- back and an interruption counted. Returns the count, and true when it reached maxIntr (the job ended
+-- failed INTERRUPTED_TOO_OFTEN). Same texts as store-common.ts.
+local function interrupt(id, now, maxIntr, tooOftenMsg, lastCode)
+  if tonumber(get(id, 'attempts')) > 0 then redis.call('HINCRBY', jk(id), 'attempts', -1) end
+  local n = redis.call('HINCRBY', jk(id), 'intr', 1)
+  if n >= maxIntr then
+    local cause = ''
+    if lastCode and lastCode ~= 'PROCESSING_FAILED' then cause = ' (last: ' .. lastCode .. ')' end
+    finish(id, 'failed', now, cjson.encode({ code = 'INTERRUPTED_TOO_OFTEN', retryable = false,
+      message = tooOftenMsg .. ' [' .. n .. ' interruptions' .. cause .. ']' }), '', nil)
+    return n, true
+  end
+  return n, false
+end
+-- A running record whose lease is gone (its worker died): 2 = ended (cancelled, or interrupted too often), 1 = back to queued.
+local function takeBack(id, now, cancelled, maxIntr, tooOftenMsg)
   if get(id, 'cancel') == '1' then
     finish(id, 'cancelled', now, cancelled, '', nil)
     return 2
-  elseif attempts >= max then
-    finish(id, 'failed', now, lostError(id), '', nil)
-    return 2
   end
+  local n, ended = interrupt(id, now, maxIntr, tooOftenMsg, nil)
+  if ended then return 2 end
   setstate(id, 'queued')
   unlease(id)
-  redis.call('HSET', jk(id), 'error', lostError(id), 'updated', f(now))
+  redis.call('HSET', jk(id), 'error', cjson.encode({ code = 'PROCESSING_FAILED', retryable = true,
+    message = 'The worker stopped without finishing (crash or lost lease): interruption ' .. n .. ' of at most ' .. maxIntr .. '; the job runs again.' }),
+    'updated', f(now))
   event(id, 'state', now, false)
   return 1
 end
 `;
 
-/** A: id, type, input, ownerKey, owner, priority, idem, cache, max, progress, est → {created 0/1, id} */
+/** A: id, type, input, ownerKey, owner, priority, idem, cache, max, progress, est → {created 0/1, id, turn} */
 const SUBMIT = `
 local id, typ, input, ownerKey, owner, prio, idem, cache, max, progress, est =
   A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10], A[11]
 if idem ~= '' then
   local existing = redis.call('HGET', P .. 'idem', ownerKey .. '\\n' .. idem)
-  if existing and redis.call('EXISTS', jk(existing)) == 1 then return {0, existing} end
+  if existing and redis.call('EXISTS', jk(existing)) == 1 then return {0, existing, 0} end
 end
 if cache ~= '' then
   local live = redis.call('HGET', P .. 'livecache', cache .. '\\n' .. ownerKey)
   if live then
     local s = get(live, 'state')
-    if s == 'queued' or s == 'running' or s == 'retrying' then return {0, live} end
+    if s == 'queued' or s == 'running' or s == 'retrying' then return {0, live, 0} end
   end
 end
 local now = nowms()
 local n = redis.call('INCR', P .. 'n')
+local turn = turnOf(ownerKey)
 redis.call('HSET', jk(id), 'id', id, 'n', n, 'type', typ, 'input', input, 'ownerKey', ownerKey, 'owner', owner,
-  'priority', prio, 'idem', idem, 'cache', cache, 'state', 'queued', 'attempts', 0, 'max', max, 'progress', progress,
+  'priority', prio, 'idem', idem, 'cache', cache, 'state', 'queued', 'attempts', 0, 'intr', 0, 'turn', turn, 'max', max, 'progress', progress,
   'result', '', 'error', '', 'created', f(now), 'started', '', 'finished', '', 'updated', f(now), 'runAfter', '',
   'est', est, 'token', '', 'leaseUntil', '', 'worker', '', 'cancel', 0, 'seq', 0)
 redis.call('ZADD', P .. 'all', n, id)
@@ -152,13 +175,13 @@ redis.call('ZADD', P .. 'pending', f(now), id)
 if idem ~= '' then redis.call('HSET', P .. 'idem', ownerKey .. '\\n' .. idem, id) end
 if cache ~= '' then redis.call('HSET', P .. 'livecache', cache .. '\\n' .. ownerKey, id) end
 event(id, 'state', now, false)
-return {1, id}
+return {1, id, turn}
 `;
 
 /**
- * A: now (ms, BullMQ's clock for delayed jobs), type1, type2… → flat {type, class, -priority, n}… for each
- * type with a job to give: class 0 = BullMQ's wait list (taken-back jobs, served first), 1 = prioritized or
- * a due retry. The caller sorts them and asks BullMQ for the best type first.
+ * A: now (ms, BullMQ's clock for delayed jobs), type1, type2… → flat {type, class, -priority, turn, n}… for
+ * each type with a job to give: class 0 = BullMQ's wait list (taken-back jobs, served first), 1 = prioritized
+ * or a due retry. The caller sorts them and asks BullMQ for the best type first.
  */
 const PEEK = `
 local now = tonumber(A[1])
@@ -172,10 +195,11 @@ for i = 2, #A do
     if not id then id = redis.call('ZRANGEBYSCORE', bk(typ, 'delayed'), 0, f(now * 4096 + 4095), 'LIMIT', 0, 1)[1] end
   end
   if id then
-    local h = redis.call('HMGET', jk(id), 'priority', 'n')
+    local h = redis.call('HMGET', jk(id), 'priority', 'n', 'turn')
     table.insert(out, typ)
     table.insert(out, class)
     table.insert(out, -tonumber(h[1] or 0))
+    table.insert(out, tonumber(h[3] or 0))
     table.insert(out, tonumber(h[2] or 0))
   end
 end
@@ -183,7 +207,8 @@ return out
 `;
 
 /**
- * After BullMQ moved the job to active under this token. A: id, token, leaseMs, workerId, cancelledJson →
+ * After BullMQ moved the job to active under this token. A: id, token, leaseMs, workerId, cancelledJson,
+ * maxInterruptions, tooOftenMessage →
  * {leaseUntil, jobHash, checkpointHash}, or a string: 'drop' (nothing to run: the record is finished or
  * gone, or its dead attempt used the last one; end the BullMQ job), 'lost' (the lock is not ours).
  */
@@ -195,7 +220,7 @@ if redis.call('GET', bk(typ, id .. ':lock')) ~= token then return 'lost' end
 local now = nowms()
 local s = get(id, 'state')
 -- Running under another token: its worker died and BullMQ gave the job back before we recorded it.
-if s == 'running' and takeBack(id, now, A[5]) == 2 then return 'drop' end
+if s == 'running' and takeBack(id, now, A[5], tonumber(A[6]), A[7]) == 2 then return 'drop' end
 s = get(id, 'state')
 if s ~= 'queued' and s ~= 'retrying' then return 'drop' end
 setstate(id, 'running')
@@ -239,8 +264,9 @@ return 1
 `;
 
 /**
- * A: id, token, errorJson, code, retryable (0/1), random 0..1, baseMs, maxMs, jitter, cancelledJson →
- * -1 lost, 0 ended (failed or cancelled), else the retry delay in ms + 1 (retrying; BullMQ delays it by that).
+ * A: id, token, errorJson, code, retryable (0/1), random 0..1, baseMs, maxMs, jitter, cancelledJson,
+ * maxInterruptions, tooOftenMessage → -1 lost, 0 ended (failed or cancelled), else the retry delay in
+ * ms + 1 (retrying; BullMQ delays it by that). A retryable RESOURCE_LIMIT (a shortage) is an interruption.
  */
 const FAIL = `
 local id, token, err, code, retryable, r = A[1], A[2], A[3], A[4], A[5] == '1', tonumber(A[6])
@@ -248,12 +274,20 @@ local base, maxMs, jitter, cancelled = tonumber(A[7]), tonumber(A[8]), tonumber(
 if not held(id, token) then return -1 end
 local now = nowms()
 local attempts, max = tonumber(get(id, 'attempts')), tonumber(get(id, 'max'))
+local backoffN = attempts
+local shortage = retryable and code == 'RESOURCE_LIMIT'
 if get(id, 'cancel') == '1' or code == 'CANCELLED' then
   finish(id, 'cancelled', now, code == 'CANCELLED' and err or cancelled, '', nil)
   return 0
-elseif retryable and attempts < max then
+end
+if shortage then
+  local n, ended = interrupt(id, now, tonumber(A[11]), A[12], code)
+  if ended then return 0 end
+  backoffN = n
+end
+if shortage or (retryable and attempts < max) then
   -- Same shape as backoff.ts: min(base·2^(n-1), max), minus up to jitter of it.
-  local ceiling = math.min(maxMs, base * 2 ^ math.min(40, math.max(0, attempts - 1)))
+  local ceiling = math.min(maxMs, base * 2 ^ math.min(40, math.max(0, backoffN - 1)))
   local delay = math.floor(ceiling * (1 - jitter * r) + 0.5)
   setstate(id, 'retrying')
   unlease(id)
@@ -306,8 +340,8 @@ local s = get(id, 'state')
 if s ~= 'failed' and s ~= 'cancelled' then return s end
 local now = nowms()
 setstate(id, 'queued')
-redis.call('HSET', jk(id), 'attempts', 0, 'error', '', 'result', '', 'started', '', 'finished', '', 'runAfter', '',
-  'cancel', 0, 'progress', A[2], 'updated', f(now))
+redis.call('HSET', jk(id), 'attempts', 0, 'intr', 0, 'turn', math.min(1023, liveOf(get(id, 'ownerKey')) - 1), 'error', '', 'result', '', 'started', '',
+  'finished', '', 'runAfter', '', 'cancel', 0, 'progress', A[2], 'updated', f(now))
 redis.call('ZREM', P .. 'finished', id)
 redis.call('ZADD', P .. 'pending', f(now), id)
 local cache = get(id, 'cache')
@@ -317,9 +351,9 @@ return 1
 `;
 
 /**
- * BullMQ moved this job from active back to wait (its lock expired). A: id, cancelledJson → 0 nothing to do
- * (not running, or running under a live lock: claimed again meanwhile), 1 back to queued (attempt counted),
- * 2 ended or already finished (remove it from BullMQ).
+ * BullMQ moved this job from active back to wait (its lock expired). A: id, cancelledJson, maxInterruptions,
+ * tooOftenMessage → 0 nothing to do (not running, or running under a live lock: claimed again meanwhile),
+ * 1 back to queued (an interruption counted), 2 ended or already finished (remove it from BullMQ).
  */
 const TAKE_BACK = `
 local id = A[1]
@@ -328,7 +362,7 @@ if not h[1] then return 2 end
 if h[1] == 'succeeded' or h[1] == 'failed' or h[1] == 'cancelled' then return 2 end
 if h[1] ~= 'running' then return 0 end
 if h[2] ~= '' and redis.call('GET', bk(h[3], id .. ':lock')) == h[2] then return 0 end
-return takeBack(id, nowms(), A[2])
+return takeBack(id, nowms(), A[2], tonumber(A[3]), A[4])
 `;
 
 /**
@@ -391,6 +425,11 @@ drop(A[1])
 return h[2]
 `;
 
+/** A: ownerKey → the owner's queued, retrying and running jobs */
+const COUNT_LIVE = `
+return liveOf(A[1])
+`;
+
 export const RECORD_SCRIPTS = {
   bsSubmit: SUBMIT,
   bsPeek: PEEK,
@@ -406,6 +445,7 @@ export const RECORD_SCRIPTS = {
   bsPosition: POSITION,
   bsPurge: PURGE,
   bsRemove: REMOVE,
+  bsCountLive: COUNT_LIVE,
 } as const;
 
 export type RecordScriptName = keyof typeof RECORD_SCRIPTS;

@@ -69,6 +69,14 @@ const MIGRATIONS: readonly string[] = [
     duration_count INTEGER NOT NULL DEFAULT 0
   );
   `,
+  // 2: interruptions (crashes, lost leases, shortages) counted apart from attempts; the owner's turn for fair claims.
+  `
+  ALTER TABLE jobs ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE jobs ADD COLUMN turn INTEGER NOT NULL DEFAULT 0;
+  DROP INDEX jobs_claimable;
+  CREATE INDEX jobs_claimable ON jobs (state, priority DESC, turn, n);
+  CREATE INDEX jobs_owner_state ON jobs (owner, state);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -23,7 +23,7 @@ const CHILD = fileURLToPath(new URL('./testing/sqlite-child.ts', import.meta.url
 
 jobStoreContract(
   'sqlite',
-  async ({ backoff }) => SqliteJobStore.open(freshFile(), { backoff, pollMs: 15 }),
+  async ({ backoff, maxInterruptions }) => SqliteJobStore.open(freshFile(), { backoff, maxInterruptions, pollMs: 15 }),
   { openPeer: async (store) => SqliteJobStore.open((store as SqliteJobStore).file, { pollMs: 15 }) },
 );
 
@@ -80,11 +80,12 @@ describe('SqliteJobStore (embedded only)', () => {
     db.close();
   });
 
-  test('recoverAllRunning takes back at once the jobs a killed process held, attempt counted', async () => {
+  test('recoverAllRunning takes back at once the jobs a killed process held, as interruptions, until the limit', async () => {
     const file = freshFile();
-    const store = SqliteJobStore.open(file);
+    const store = SqliteJobStore.open(file, { maxInterruptions: 2 });
     try {
-      const { job } = await store.submit({ type: 'test.echo', input: {}, maxAttempts: 2 });
+      // One attempt: a kill must not use it.
+      const { job } = await store.submit({ type: 'test.echo', input: {}, maxAttempts: 1 });
       const { lines, signal } = await runChild(['hold', file], (_line, _all, kill) => kill());
       assert.equal(signal, 'SIGKILL');
       assert.deepEqual(lines, [job.id]);
@@ -94,13 +95,17 @@ describe('SqliteJobStore (embedded only)', () => {
       assert.equal(await store.recoverAllRunning(), 1);
       const back = await store.get(job.id);
       assert.equal(back?.state, 'queued');
-      assert.equal(back?.attempts, 1);
+      assert.equal(back?.attempts, 0);
+      assert.equal(back?.interruptions, 1);
       assert.equal(back?.error?.code, 'PROCESSING_FAILED');
       const claim = await store.claim('w', ['test.echo'], 1000);
-      assert.equal(claim?.job.attempts, 2);
-      // Killed again on its last attempt: it ends failed instead of looping.
+      assert.equal(claim?.job.attempts, 1);
+      // Killed again, the interruption limit reached: it ends failed instead of looping.
       assert.equal(await store.recoverAllRunning(), 1);
-      assert.equal((await store.get(job.id))?.state, 'failed');
+      const final = await store.get(job.id);
+      assert.equal(final?.state, 'failed');
+      assert.equal(final?.error?.code, 'INTERRUPTED_TOO_OFTEN');
+      assert.equal(final?.interruptions, 2);
     } finally {
       await store.close();
     }
@@ -137,8 +142,9 @@ describe('SqliteJobStore (embedded only)', () => {
       assert.equal(await store.recoverExpired(), 0);
       now += 1001;
       assert.equal(await store.recoverExpired(), 1);
-      // Delays with random() = 1 take the full jitter: ceiling · 0.5 = 500, 1000, 2000, 4000 ms.
-      for (const expected of [1000, 2000, 4000]) {
+      // The take-back was an interruption, so the failures below are attempts 1, 2, 3. Delays with
+      // random() = 1 take the full jitter: ceiling · 0.5 = 500, 1000, 2000 ms.
+      for (const expected of [500, 1000, 2000]) {
         claim = await store.claim('w', ['t'], 5000);
         const failed = await store.fail(job.id, claim!.leaseToken, { code: 'TIMEOUT', message: 'slow', retryable: true });
         assert.equal(failed.runAfter, now + expected);

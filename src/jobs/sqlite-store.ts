@@ -9,8 +9,8 @@ import { DEFAULT_BACKOFF, backoffDelay, validateBackoff } from './backoff.ts';
 import type { BackoffConfig } from './backoff.ts';
 import { migrate } from './sqlite-schema.ts';
 import {
-  ALL_STATES, MAX_LIST_LIMIT, QUEUED_PROGRESS, badRequest, checkSubmit, cleanError, cleanProgress, decodeCursor, encodeCursor,
-  leaseLost, randomId, toJson,
+  ALL_STATES, MAX_LIST_LIMIT, MAX_TURN, QUEUED_PROGRESS, badRequest, checkMaxInterruptions, checkSubmit, cleanError, cleanProgress,
+  decodeCursor, encodeCursor, interruptedError, isShortage, leaseLost, randomId, toJson, tooOftenError,
 } from './store-common.ts';
 import type { DailyHistory } from './store-common.ts';
 import type {
@@ -26,6 +26,8 @@ export interface SqliteJobStoreOptions {
   /** Window for stats().successRate and meanDurationSeconds. */
   statsWindowMs?: number;
   defaultMaxAttempts?: number;
+  /** Interruptions (crash, lost lease, shortage) that end a job INTERRUPTED_TOO_OFTEN (default 10). */
+  maxInterruptions?: number;
   busyTimeoutMs?: number;
   /** Random source for backoff jitter (tests may pin it). */
   random?: () => number;
@@ -43,6 +45,8 @@ interface JobRow {
   state: JobState;
   attempts: number;
   max_attempts: number;
+  interruptions: number;
+  turn: number;
   progress: string;
   result: string | null;
   error: string | null;
@@ -86,6 +90,8 @@ function rowToRecord(row: JobRow): JobRecord {
     state: row.state,
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
+    interruptions: row.interruptions,
+    turn: row.turn,
     progress: JSON.parse(row.progress) as JobProgress,
     result: row.result === null ? null : (JSON.parse(row.result) as unknown),
     error: row.error === null ? null : (JSON.parse(row.error) as JobError),
@@ -123,6 +129,7 @@ export class SqliteJobStore implements JobStore {
   private readonly pollMs: number;
   private readonly statsWindowMs: number;
   private readonly defaultMaxAttempts: number;
+  private readonly maxInterruptions: number;
   private readonly listeners = new Map<string, Set<(event: JobEvent) => void>>();
   private pollTimer: ReturnType<typeof setInterval> | null = null;
   private lastEventId = 0;
@@ -142,6 +149,7 @@ export class SqliteJobStore implements JobStore {
     this.pollMs = options.pollMs ?? 100;
     this.statsWindowMs = options.statsWindowMs ?? 24 * 3600_000;
     this.defaultMaxAttempts = options.defaultMaxAttempts ?? 3;
+    this.maxInterruptions = checkMaxInterruptions(options.maxInterruptions);
     const busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new DatabaseSync(file, { timeout: busyTimeoutMs });
@@ -173,9 +181,10 @@ export class SqliteJobStore implements JobStore {
       }
       const now = this.now();
       const id = randomId();
+      const turn = Math.min(MAX_TURN, this.liveOf(owner));
       this.db.prepare(`INSERT INTO jobs (id, type, input, owner, priority, idempotency_key, cache_key, state, max_attempts,
-          progress, created_at, updated_at, estimated_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)`)
-        .run(id, req.type, inputJson, owner, priority, idempotencyKey, cacheKey, maxAttempts, JSON.stringify(QUEUED_PROGRESS), now, now, estimated);
+          progress, created_at, updated_at, estimated_seconds, turn) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`)
+        .run(id, req.type, inputJson, owner, priority, idempotencyKey, cacheKey, maxAttempts, JSON.stringify(QUEUED_PROGRESS), now, now, estimated, turn);
       this.appendEvent(id, 'state', now);
       return { job: rowToRecord(this.row(id)!), created: true };
     });
@@ -235,9 +244,10 @@ export class SqliteJobStore implements JobStore {
       }
       const now = this.now();
       // Checkpoints are kept: a retried job resumes from its last finished stage.
-      this.db.prepare(`UPDATE jobs SET state = 'queued', attempts = 0, error = NULL, result = NULL, started_at = NULL,
-          finished_at = NULL, run_after = NULL, cancel_requested = 0, progress = ?, updated_at = ? WHERE id = ?`)
-        .run(JSON.stringify(QUEUED_PROGRESS), now, id);
+      const turn = Math.min(MAX_TURN, this.liveOf(row.owner));
+      this.db.prepare(`UPDATE jobs SET state = 'queued', attempts = 0, interruptions = 0, turn = ?, error = NULL, result = NULL,
+          started_at = NULL, finished_at = NULL, run_after = NULL, cancel_requested = 0, progress = ?, updated_at = ? WHERE id = ?`)
+        .run(turn, JSON.stringify(QUEUED_PROGRESS), now, id);
       this.appendEvent(id, 'state', now);
       return rowToRecord(this.row(id)!);
     });
@@ -278,7 +288,8 @@ export class SqliteJobStore implements JobStore {
     if (!row || !this.claimableAt(row, now)) return null;
     const ahead = this.db.prepare(`SELECT count(*) AS c FROM jobs
         WHERE (state = 'queued' OR (state = 'retrying' AND run_after <= ?))
-          AND (priority > ? OR (priority = ? AND n < ?))`).get(now, row.priority, row.priority, row.n) as { c: number };
+          AND (priority > ? OR (priority = ? AND (turn < ? OR (turn = ? AND n < ?))))`)
+      .get(now, row.priority, row.priority, row.turn, row.turn, row.n) as { c: number };
     return ahead.c + 1;
   }
 
@@ -299,6 +310,10 @@ export class SqliteJobStore implements JobStore {
       successRate: w.ok + w.bad > 0 ? w.ok / (w.ok + w.bad) : null,
       meanDurationSeconds: w.mean_ms === null ? null : w.mean_ms / 1000,
     };
+  }
+
+  async countLive(owner: string | null): Promise<number> {
+    return this.liveOf(owner);
   }
 
   /** Days of finished-job history (kept when rows are purged), oldest first. */
@@ -355,13 +370,14 @@ export class SqliteJobStore implements JobStore {
     const typesJson = JSON.stringify(types);
     return this.tx(() => {
       const now = this.now();
-      // Two indexed lookups (ready queue, due retries), the better of the two wins.
+      // Two indexed lookups (ready queue, due retries), the better of the two wins: priority, then the
+      // owner's turn (round-robin between owners), then first in.
       const queued = this.db.prepare(`SELECT * FROM jobs WHERE state = 'queued' AND type IN (SELECT value FROM json_each(?))
-          ORDER BY priority DESC, n LIMIT 1`).get(typesJson) as JobRow | undefined;
+          ORDER BY priority DESC, turn, n LIMIT 1`).get(typesJson) as JobRow | undefined;
       const due = this.db.prepare(`SELECT * FROM jobs WHERE state = 'retrying' AND run_after <= ? AND type IN (SELECT value FROM json_each(?))
-          ORDER BY priority DESC, n LIMIT 1`).get(now, typesJson) as JobRow | undefined;
-      const pick = !queued ? due : !due ? queued
-        : due.priority > queued.priority || (due.priority === queued.priority && due.n < queued.n) ? due : queued;
+          ORDER BY priority DESC, turn, n LIMIT 1`).get(now, typesJson) as JobRow | undefined;
+      const before = (a: JobRow, b: JobRow) => a.priority > b.priority || (a.priority === b.priority && (a.turn < b.turn || (a.turn === b.turn && a.n < b.n)));
+      const pick = !queued ? due : !due ? queued : before(due, queued) ? due : queued;
       if (!pick) return null;
       const token = randomId();
       const leaseUntil = now + leaseMs;
@@ -419,6 +435,18 @@ export class SqliteJobStore implements JobStore {
       const now = this.now();
       if (row.cancel_requested === 1 || err.code === 'CANCELLED') {
         this.finish(row, 'cancelled', now, { error: err.code === 'CANCELLED' ? err : cancelledError() });
+      } else if (err.retryable && isShortage(err)) {
+        // Not the job's fault: the attempt is given back and counted as an interruption.
+        const interruptions = row.interruptions + 1;
+        this.db.prepare('UPDATE jobs SET attempts = max(attempts - 1, 0), interruptions = ? WHERE id = ?').run(interruptions, id);
+        if (interruptions >= this.maxInterruptions) {
+          this.finish(row, 'failed', now, { error: tooOftenError(interruptions, err) });
+        } else {
+          const runAfter = now + backoffDelay(interruptions, this.backoff, this.random);
+          this.db.prepare(`UPDATE jobs SET state = 'retrying', error = ?, run_after = ?, lease_token = NULL, lease_until = NULL,
+              worker_id = NULL, updated_at = ? WHERE id = ?`).run(JSON.stringify(err), runAfter, now, id);
+          this.appendEvent(id, 'state', now);
+        }
       } else if (err.retryable && row.attempts < row.max_attempts) {
         const runAfter = now + backoffDelay(row.attempts, this.backoff, this.random);
         this.db.prepare(`UPDATE jobs SET state = 'retrying', error = ?, run_after = ?, lease_token = NULL, lease_until = NULL,
@@ -517,24 +545,33 @@ export class SqliteJobStore implements JobStore {
     return row.state === 'queued' || (row.state === 'retrying' && row.run_after !== null && row.run_after <= now);
   }
 
-  /** A running job whose worker is gone: cancelled if asked, failed when out of attempts, else queued again. */
+  /**
+   * A running job whose worker is gone: cancelled if asked; otherwise an interruption, not an attempt
+   * (the job did nothing wrong), queued again at once, or failed INTERRUPTED_TOO_OFTEN at the limit.
+   */
   private takeBack(row: JobRow, now: number): void {
     if (row.cancel_requested === 1) {
       this.finish(row, 'cancelled', now, { error: cancelledError() });
       return;
     }
-    const lost: JobError = {
-      code: 'PROCESSING_FAILED',
-      message: `The worker stopped without finishing (crash or lost lease) on attempt ${row.attempts} of ${row.max_attempts}.`,
-      retryable: true,
-    };
-    if (row.attempts >= row.max_attempts) {
-      this.finish(row, 'failed', now, { error: lost });
+    const interruptions = row.interruptions + 1;
+    this.db.prepare('UPDATE jobs SET attempts = max(attempts - 1, 0), interruptions = ? WHERE id = ?').run(interruptions, row.id);
+    if (interruptions >= this.maxInterruptions) {
+      this.finish(row, 'failed', now, { error: tooOftenError(interruptions, null) });
       return;
     }
     this.db.prepare(`UPDATE jobs SET state = 'queued', error = ?, lease_token = NULL, lease_until = NULL, worker_id = NULL,
-        updated_at = ? WHERE id = ?`).run(JSON.stringify(lost), now, row.id);
+        updated_at = ? WHERE id = ?`).run(JSON.stringify(interruptedError(interruptions, this.maxInterruptions)), now, row.id);
     this.appendEvent(row.id, 'state', now);
+  }
+
+  /** The owner's queued, retrying and running jobs. */
+  private liveOf(owner: string | null): number {
+    const sql = owner === null
+      ? "SELECT count(*) AS c FROM jobs WHERE owner IS NULL AND state IN ('queued', 'running', 'retrying')"
+      : "SELECT count(*) AS c FROM jobs WHERE owner = ? AND state IN ('queued', 'running', 'retrying')";
+    const row = (owner === null ? this.db.prepare(sql).get() : this.db.prepare(sql).get(owner)) as { c: number };
+    return row.c;
   }
 
   /** Moves a job to a terminal state, appends its event and counts it in the daily history. */

@@ -7,6 +7,12 @@ import type { JobError, JobProgress, JobState, SubmitRequest } from './types.ts'
 export const ALL_STATES: readonly JobState[] = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
 export const QUEUED_PROGRESS: JobProgress = { percent: 0, stage: 'queued', message: '' };
 export const MAX_LIST_LIMIT = 500;
+/** Interruptions (crash, lost lease, shortage) after which a job ends INTERRUPTED_TOO_OFTEN. */
+export const DEFAULT_MAX_INTERRUPTIONS = 10;
+/** Priorities are |p| ≤ MAX_PRIORITY and turns 0..MAX_TURN, so both fit one BullMQ priority (bullmq-queues.ts). */
+export const MAX_PRIORITY = 1000;
+export const MAX_TURN = 1023;
+export const LIVE_STATES: readonly JobState[] = ['queued', 'running', 'retrying'];
 
 /** One day of finished jobs, kept after the job records are purged. */
 export interface DailyHistory {
@@ -70,7 +76,7 @@ export function checkSubmit(req: SubmitRequest<unknown>, defaultMaxAttempts: num
   const idempotencyKey = optionalString(req.idempotencyKey, 'idempotencyKey', 200);
   const cacheKey = optionalString(req.cacheKey, 'cacheKey', 500);
   const priority = req.priority ?? 0;
-  if (!Number.isInteger(priority) || Math.abs(priority) > 1_000_000) throw badRequest('priority must be an integer');
+  if (!Number.isInteger(priority) || Math.abs(priority) > MAX_PRIORITY) throw badRequest(`priority must be an integer within ±${MAX_PRIORITY}`);
   const maxAttempts = req.maxAttempts ?? defaultMaxAttempts;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) throw badRequest('maxAttempts must be 1..100');
   const estimated = req.estimatedSeconds ?? null;
@@ -87,6 +93,32 @@ export function cleanProgress(p: JobProgress): JobProgress {
 export function cleanError(e: JobError): JobError {
   if (!e || typeof e !== 'object' || !isErrorCode(e.code)) throw badRequest('error must carry a known error code');
   return { code: e.code, message: String(e.message ?? messageFor(e.code)), retryable: Boolean(e.retryable) };
+}
+
+export function checkMaxInterruptions(value: number | undefined): number {
+  const n = value ?? DEFAULT_MAX_INTERRUPTIONS;
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new RangeError(`maxInterruptions must be 1..1000, not ${n}`);
+  return n;
+}
+
+/** A shortage is not the job's fault: its run counts as an interruption, not an attempt. */
+export function isShortage(error: JobError): boolean {
+  return error.code === 'RESOURCE_LIMIT';
+}
+
+/** The error a job keeps while it waits to run again after its worker went away. */
+export function interruptedError(interruptions: number, maxInterruptions: number): JobError {
+  return {
+    code: 'PROCESSING_FAILED',
+    message: `The worker stopped without finishing (crash or lost lease): interruption ${interruptions} of at most ${maxInterruptions}; the job runs again.`,
+    retryable: true,
+  };
+}
+
+/** The final error of a job interrupted maxInterruptions times (a poison job, or a long outage). */
+export function tooOftenError(interruptions: number, last: JobError | null): JobError {
+  const cause = last && last.code !== 'PROCESSING_FAILED' ? ` (last: ${last.code})` : '';
+  return { code: 'INTERRUPTED_TOO_OFTEN', message: `${messageFor('INTERRUPTED_TOO_OFTEN')} [${interruptions} interruptions${cause}]`, retryable: false };
 }
 
 /** List cursors: the job's insertion number, opaque to callers. */

@@ -29,8 +29,17 @@ export interface JobRecord<I = unknown, R = unknown> {
   priority: number;
   idempotencyKey: string | null;
   state: JobState;
+  /** Runs that ended in the job's own retryable error (or are running now); maxAttempts ends the job. */
   attempts: number;
   maxAttempts: number;
+  /**
+   * Runs stopped by something that was not the job's fault: its worker or server died, its lease was
+   * lost, or a shortage (RESOURCE_LIMIT: disk full, database busy). They do not use attempts; the
+   * store's maxInterruptions (default 10) still ends a job that kills its worker every time.
+   */
+  interruptions: number;
+  /** How many jobs its owner already had waiting or running at submit: lower turns are claimed first (fairness). */
+  turn: number;
   progress: JobProgress;
   result: R | null;
   error: JobError | null;
@@ -116,6 +125,8 @@ export interface JobStore {
   /** 1-based place among claimable jobs, null when not waiting. */
   queuePosition(id: string): Promise<number | null>;
   stats(): Promise<JobStats>;
+  /** Jobs of this owner (null = jobs made without one) that are queued, retrying or running. */
+  countLive(owner: string | null): Promise<number>;
 
   // Worker side
   claim(workerId: string, types: readonly string[], leaseMs: number): Promise<Claim | null>;
@@ -123,9 +134,12 @@ export interface JobStore {
   heartbeat(id: string, leaseToken: string, leaseMs: number, progress?: JobProgress): Promise<{ cancelRequested: boolean }>;
   saveCheckpoint(id: string, leaseToken: string, stage: string, data: unknown): Promise<void>;
   complete(id: string, leaseToken: string, result: unknown): Promise<JobRecord>;
-  /** Decides between retrying (retryable and attempts left, with backoff) and failed. */
+  /**
+   * Decides between retrying (retryable and attempts left, with backoff) and failed. A RESOURCE_LIMIT
+   * error is a shortage, not the job's fault: it counts as an interruption instead of an attempt.
+   */
   fail(id: string, leaseToken: string, error: JobError): Promise<JobRecord>;
-  /** Takes back jobs whose lease ran out (dead or frozen worker); returns how many. */
+  /** Takes back jobs whose lease ran out (dead or frozen worker), counting an interruption each; returns how many. */
   recoverExpired(): Promise<number>;
   /**
    * Hands a running job back as queued without counting the attempt (graceful shutdown stopped it,

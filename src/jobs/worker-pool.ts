@@ -185,7 +185,7 @@ export class WorkerPool {
       killGraceMs: this.opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
       timeLimitMs: this.opts.timeLimitMs ?? entry.limits.timeLimitMs,
       threads: this.opts.threads ?? Math.max(1, Math.floor(availableParallelism() / this.concurrency)),
-      tmpDir: join(this.tmpRoot, attemptDirName(job.id, job.attempts)),
+      tmpDir: join(this.tmpRoot, attemptDirName(job.id, job.attempts + job.interruptions)),
       log: this.log,
     });
     this.active.set(job.id, { run, type: job.type });

@@ -170,6 +170,29 @@ export function planAudio(args: {
 }
 
 /**
+ * Filters that turn the song (from its first sample, timestamps N/SR/TB) into `totalSamples` of output
+ * sound: cut, stretched for drift, placed to the sample. Fades come after.
+ */
+export function musicFilters(m: NonNullable<AudioPlan['music']>, totalSamples: number): string[] {
+  const sr = OUTPUT_SAMPLE_RATE;
+  const L = totalSamples;
+  return [
+    'aformat=channel_layouts=stereo',
+    `atrim=start_sample=${m.bgmStartSample}`,
+    'asetpts=N/SR/TB',
+    `asetrate=${m.rateIn}`,
+    `aresample=${m.rateOut}:resampler=soxr:precision=28`,
+    `asetrate=${sr}`,
+    'aformat=sample_fmts=fltp:channel_layouts=stereo',
+    'asetpts=N/SR/TB',
+    `atrim=start_sample=${m.fineSkipSamples}`,
+    'asetpts=N/SR/TB',
+    `adelay=delays=${m.leadSamples}S:all=1`,
+    `apad=whole_len=${L},atrim=end_sample=${L},asetpts=N/SR/TB`,
+  ];
+}
+
+/**
  * The filter graph producing [aout]: the song (cut, stretched for drift, placed to the sample) inside
  * [musicStart, musicEnd], the room sound outside it, crossfaded. Input 0 = dance, 1 = BGM.
  */
@@ -187,24 +210,7 @@ export function audioFilterGraph(plan: AudioPlan, danceAudioIndex: number, bgmAu
     const fades: string[] = [];
     if (plan.musicFrom !== null) fades.push(`afade=t=in:st=${secondsArg(Math.max(0, plan.musicFrom - half))}:d=${CROSSFADE_SECONDS}`);
     if (plan.musicTo !== null) fades.push(`afade=t=out:st=${secondsArg(Math.max(0, plan.musicTo - half))}:d=${CROSSFADE_SECONDS}`);
-    chains.push(
-      [
-        `[1:${bgmAudioIndex}]asetpts=N/SR/TB`,
-        'aformat=channel_layouts=stereo',
-        `atrim=start_sample=${m.bgmStartSample}`,
-        'asetpts=N/SR/TB',
-        `asetrate=${m.rateIn}`,
-        `aresample=${m.rateOut}:resampler=soxr:precision=28`,
-        `asetrate=${sr}`,
-        stereo,
-        'asetpts=N/SR/TB',
-        `atrim=start_sample=${m.fineSkipSamples}`,
-        'asetpts=N/SR/TB',
-        `adelay=delays=${m.leadSamples}S:all=1`,
-        fit,
-        ...fades,
-      ].join(',') + '[music]',
-    );
+    chains.push([`[1:${bgmAudioIndex}]asetpts=N/SR/TB`, ...musicFilters(m, L), ...fades].join(',') + '[music]');
     mixInputs.push('[music]');
   }
 

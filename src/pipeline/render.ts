@@ -10,16 +10,16 @@ import { checkBgmInput, checkDanceInput, fileUrl, hasEncoder, inputArgs, listVid
 import type { AudioStreamInfo, MediaInfo, VideoStreamInfo } from '../media/types.ts';
 import {
   AUDIO_ENCODER_ARGS,
-  audioFilterGraph,
   canCopyVideo,
   cleanEndCut,
   inputDurationFor,
   keyframeAtOrBefore,
   metadataArgs,
-  planAudio,
   secondsArg,
   videoCodecArgs,
 } from './plan.ts';
+import { expandClipVariants, isClipVariant, runThroughClips, timelineSoundGraph } from './clips.ts';
+import { renderWithCompact } from './outputs.ts';
 import type { MusicMapping, PacketTiming, VideoCut } from './plan.ts';
 import { collectGarbage } from './memory.ts';
 import { elapsedMs, stageReporter, throwIfCancelled } from './progress.ts';
@@ -74,10 +74,28 @@ export async function renderWithDetails(
   outDir: string,
   options: RenderOptions = {},
 ): Promise<RenderOutcome> {
+  // `compact` is encoded from the finished `trimmed`, after the others (see outputs.ts).
+  const requested = options.variants ?? defaultVariants(analysis);
+  return renderWithCompact(requested, outDir, options, (variants, opts, allClips) => renderCopies(dancePath, bgmPath, analysis, outDir, { ...opts, variants }, allClips));
+}
+
+async function renderCopies(
+  dancePath: string,
+  bgmPath: string,
+  analysis: Analysis,
+  outDir: string,
+  options: RenderOptions,
+  allClips: boolean,
+): Promise<RenderOutcome> {
   try {
-    const variants = (options.variants ?? defaultVariants(analysis)).filter((v, i, all) => all.indexOf(v) === i);
+    // `trimmed` is one clip per run-through (trimmed, trimmed-2, …), unless it is only compact's source.
+    const asked = options.variants ?? defaultVariants(analysis);
+    const variants = allClips ? expandClipVariants(asked, analysis.alignment) : asked.filter((v, i, all) => all.indexOf(v) === i);
     // Two places explain the recording equally: the other reading is always rendered, so the teacher can pick.
     if (analysis.alignment.ambiguous && analysis.alternate && !variants.includes('alternate')) variants.push('alternate');
+    const clipNames = runThroughClips(analysis.alignment).map((c) => c.variant as VariantName);
+    const unknown = variants.find((v) => isClipVariant(v) && !clipNames.includes(v));
+    if (unknown) throw new BeatSyncError('BAD_REQUEST', `no ${unknown}: the recording has ${clipNames.length} run-through(s)`);
     const wanted = variants.filter((v) => v !== 'alternate' || analysis.alternate !== null);
     if (wanted.length === 0) throw new BeatSyncError('BAD_REQUEST', 'no variant to render (the alternate exists only when two alignments are plausible)');
     // The same streams the analysis listened to.
@@ -127,7 +145,9 @@ async function renderAll(plan: RenderPlan): Promise<RenderOutcome> {
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const timings: Record<string, number> = {};
 
-  const alignmentOf = (v: VariantName) => (v === 'alternate' ? analysis.alternate! : analysis.alignment);
+  const clips = runThroughClips(analysis.alignment);
+  const clipOf = (v: VariantName) => clips.find((c) => c.variant === v);
+  const alignmentOf = (v: VariantName) => (v === 'alternate' ? analysis.alternate! : (clipOf(v)?.alignment ?? analysis.alignment));
   const sharers = (al: Alignment) => wanted.filter((v) => alignmentOf(v) === al).length;
   // Progress: each variant and each mix is one share of the render stage.
   const shares = new Map<string, number>();
@@ -175,6 +195,8 @@ async function renderAll(plan: RenderPlan): Promise<RenderOutcome> {
         share(0);
         const job: VariantJob = { ...plan, variant, alignment, options: { ...options, signal }, progress: share, probe: oneProbeAtATime };
         results[i] = await renderOne(job, sharers(alignment) > 1 ? () => mixFor(alignment) : null);
+        const clip = clipOf(variant);
+        if (clip) Object.assign(results[i], { clip: clip.clip, segment: clip.segment });
         timings[`render.${variant}`] = elapsedMs(start);
       } catch (error) {
         failure ??= { error };
@@ -206,12 +228,15 @@ async function renderMix(plan: RenderPlan, alignment: Alignment, signal: AbortSi
   const zeroDance = dance.startTime - plan.danceAudio.startTime;
   const durationSeconds = dance.durationSeconds;
   const path = join(plan.work, `mix-${randomBytes(4).toString('hex')}.m4a`);
-  const audio = planAudio({ zeroDance, roomZeroDance: 0, durationSeconds, mapping: musicMapping(plan, alignment), musicStart: alignment.musicStart, musicEnd: alignment.musicEnd });
+  const graph = timelineSoundGraph({
+    zeroDance, roomZeroDance: 0, durationSeconds, alignment, mapping: (line) => musicMapping(plan, line),
+    danceAudioIndex: plan.danceAudio.index, bgmAudioIndex: plan.bgmAudio.index,
+  });
   await runFfmpeg(
     [
       ...inputArgs(plan.dancePath),
       ...inputArgs(plan.bgmPath),
-      '-filter_complex', audioFilterGraph(audio, plan.danceAudio.index, plan.bgmAudio.index),
+      '-filter_complex', graph,
       '-map', '[aout]', ...AUDIO_ENCODER_ARGS, '-f', 'mp4', '-y', path,
     ],
     {
@@ -227,7 +252,7 @@ async function renderMix(plan: RenderPlan, alignment: Alignment, signal: AbortSi
 }
 
 /** Song time at each dance time for this alignment, the user's nudge applied. */
-function musicMapping(plan: Pick<RenderPlan, 'options' | 'bgmAudio' | 'analysis'>, alignment: Alignment): MusicMapping {
+function musicMapping(plan: Pick<RenderPlan, 'options' | 'bgmAudio' | 'analysis'>, alignment: Pick<Alignment, 'offsetSeconds' | 'speed'>): MusicMapping {
   const nudgeSeconds = (plan.options.nudgeMs ?? 0) / 1000;
   // Positive nudge = music later = an earlier song time at each instant.
   return {
@@ -364,15 +389,16 @@ function ffmpegArgs(job: VariantJob, cut: VideoCut, zeroDance: number, durationS
     ];
     soundOut = ['-map', '1:a:0', '-c:a', 'copy', '-copypriorss:a', '1'];
   } else {
-    const plan = planAudio({
+    const graph = timelineSoundGraph({
       zeroDance,
       roomZeroDance: cut.seekMedia === null ? 0 : Math.max(0, cut.seekMedia - danceAudio.startTime),
       durationSeconds,
-      mapping: musicMapping(job, alignment),
-      musicStart: alignment.musicStart,
-      musicEnd: alignment.musicEnd,
+      alignment,
+      mapping: (line) => musicMapping(job, line),
+      danceAudioIndex: danceAudio.index,
+      bgmAudioIndex: bgmAudio.index,
     });
-    soundArgs = [...inputArgs(job.bgmPath), '-filter_complex', audioFilterGraph(plan, danceAudio.index, bgmAudio.index)];
+    soundArgs = [...inputArgs(job.bgmPath), '-filter_complex', graph];
     soundOut = ['-map', '[aout]', ...AUDIO_ENCODER_ARGS];
   }
   return [

@@ -5,7 +5,13 @@ import type { LoudnessEnvelopes } from './envelopes.ts';
 
 export type { LoudnessEnvelopes } from './envelopes.ts';
 
-export type VariantName = 'trimmed' | 'full' | 'alternate';
+/** The clip of run-through n ≥ 2 (`trimmed` is run-through 1: the longest, the one the alignment's top level describes). */
+export type ClipVariantName = `trimmed-${number}`;
+/** What a caller can ask for: `trimmed` brings one clip per run-through, `compact` a phone-size copy of `trimmed`. */
+export type RequestedVariant = 'trimmed' | 'full' | 'alternate' | 'compact';
+export type VariantName = RequestedVariant | ClipVariantName;
+/** Longest side of the `compact` picture (px). */
+export type CompactLongSide = 1280 | 1920;
 
 export interface StageProgress {
   /** 0..100 over the whole sync. */
@@ -41,6 +47,15 @@ export interface RenderOptions extends AnalyzeOptions {
    * sweep removes after a crash). Without it, a fresh directory under os.tmpdir(), removed at the end.
    */
   workDir?: string;
+  /** Longest side of `compact` (default 1280). */
+  compactLongSide?: CompactLongSide;
+}
+
+/** The stretch of the recording a clip was cut for, and its mapping (BGM time = offsetSeconds + speed × dance time). */
+export interface ClipSegment {
+  danceStart: number;
+  danceEnd: number;
+  offsetSeconds: number;
 }
 
 export interface RenderedVariant {
@@ -54,6 +69,12 @@ export interface RenderedVariant {
   danceEnd: number;
   /** True for `alternate`: the second most plausible alignment. */
   flagged?: boolean;
+  /** Run-through clips (`trimmed` = 1, `trimmed-2` = 2, …): which one, and the stretch it follows. */
+  clip?: number;
+  segment?: ClipSegment;
+  /** Picture size of re-encoded variants (`compact`). */
+  width?: number;
+  height?: number;
 }
 
 export interface SyncReport {

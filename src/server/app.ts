@@ -9,7 +9,7 @@ import rateLimit from '@fastify/rate-limit';
 import { Redis } from 'ioredis';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import { BeatSyncError } from '../errors.ts';
@@ -22,12 +22,15 @@ import { errorBody, errorBodySchema, errorHandler, sendError } from './errors.ts
 import { createMetrics } from './metrics.ts';
 import compatRoutes from './routes/compat.ts';
 import downloadRoutes from './routes/downloads.ts';
+import feedbackRoutes from './routes/feedback.ts';
 import healthRoutes from './routes/health.ts';
 import jobRoutes from './routes/jobs.ts';
 import sessionRoutes from './routes/session.ts';
 import tusRoutes, { TUS_HEADERS } from './routes/tus.ts';
 import uploadRoutes, { uploadAnswerSchema } from './routes/uploads.ts';
 import { isApiPath, sendStatic } from './static.ts';
+import { SessionRegistry } from './sessions.ts';
+import { uploadGuard } from './upload-guard.ts';
 import { TusUploads } from './tus.ts';
 import { createUploadService } from './uploads.ts';
 
@@ -44,6 +47,30 @@ export interface BuildOptions {
 }
 
 const SWEEP_MS = 10 * 60_000;
+/** Routes whose bodies are uploads (the old clients' one included): minimum rate and per-address cap. */
+const UPLOAD_ROUTES = ['POST /api/uploads', 'PATCH /api/uploads/tus/:id', 'POST /api/upload'];
+
+/** A proxy's request id is kept only when it looks like one: it is echoed and logged. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export function requestIdOf(header: string | string[] | undefined): string {
+  return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+}
+
+/**
+ * Request headers a cross-origin client may send. Beyond our own API's: what real clients add on their own — the
+ * old frontend's health check sends Cache-Control and Pragma (a preflight missing them blocks its every upload),
+ * jQuery/axios-style X-Requested-With, tus-js-client's Upload-* / Tus-Resumable / X-HTTP-Method-Override.
+ */
+export const CORS_REQUEST_HEADERS = [
+  'Authorization', 'Content-Type', 'Accept-Language', 'Idempotency-Key', 'Last-Event-ID', 'Range', 'If-None-Match', 'If-Range',
+  'X-Request-Id', 'Cache-Control', 'Pragma', 'X-Requested-With', 'X-HTTP-Method-Override',
+  'Tus-Resumable', 'Upload-Length', 'Upload-Offset', 'Upload-Metadata', 'Upload-Defer-Length', 'Upload-Concat', 'Upload-Checksum',
+];
+/** Response headers a cross-origin client may read (file name, ranges, tus state, where a job went, when to retry). */
+export const CORS_EXPOSED_HEADERS = [
+  'Content-Disposition', 'Content-Range', 'Accept-Ranges', 'ETag', 'Retry-After', 'X-Request-Id', ...TUS_HEADERS,
+];
 
 /** The URL as logged: the `access_token` query parameter is a credential. */
 function loggedUrl(url: string): string {
@@ -79,8 +106,8 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
   const app = Fastify({
     ...logging,
     // Keep a proxy's request id when it looks like one, so logs line up across hops.
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    genReqId: (req) => requestIdOf(req.headers['x-request-id']),
     bodyLimit: config.bodyLimitBytes,
     connectionTimeout: config.timeouts.idleMs,
     keepAliveTimeout: config.timeouts.keepAliveMs,
@@ -92,14 +119,22 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
       connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(config.timeouts.headersMs / 2))),
     },
     clientErrorHandler: answerClientError,
+    // One line per request, logged by the hooks below: a flood of refusals must not flood the log.
+    logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.trustProxy,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },
+    // Router errors (a too-long id, a bad %-escape) are answered before any hook: in our shape all the same.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      sendError(reply, error);
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
 
   const metrics = createMetrics(system);
+  const rateLimited = new WeakSet<FastifyRequest>();
   const uploads = createUploadService({ files: system.files, config, metrics });
   const tus = new TusUploads({ files: system.files, uploads, expirySeconds: config.tusExpirySeconds });
 
@@ -107,6 +142,12 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
   app.decorate('config', config);
   app.decorate('uploads', uploads);
   app.decorate('metrics', metrics);
+  const sessions = new SessionRegistry({
+    files: system.files,
+    ttlMs: config.sessionTtlSeconds * 1000,
+    onError: (err) => app.log.warn({ err: (err as Error).message }, 'session lifetime check failed; the token is let through'),
+  });
+  app.decorate('sessions', sessions);
   app.decorateRequest('owner', null);
   app.decorateRequest('isAdmin', false);
   app.decorateRequest('lang', 'en');
@@ -116,11 +157,17 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
     if (!isApiPath(request.url) && (await sendStatic(config.webDir, request, reply))) return reply;
     return sendError(reply, new BeatSyncError('NOT_FOUND'));
   });
-  app.addHook('onRequest', authHook({ tokenSecret: config.tokenSecret, adminToken: config.adminToken }));
+  // The id first, so that a refusal by the auth hook carries it too.
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    request.log.debug({ req: request }, 'incoming request');
   });
+  app.addHook('onRequest', authHook({ tokenSecret: config.tokenSecret, adminToken: config.adminToken, sessions }));
+  app.addHook('onRequest', uploadGuard({ ...config.uploadGuard, routes: UPLOAD_ROUTES }));
   app.addHook('onResponse', async (request, reply) => {
+    // Rate-limited refusals come in floods (115 000 in one load run): at debug only.
+    const level = rateLimited.has(request) ? 'debug' : 'info';
+    request.log[level]({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
     metrics.httpDuration.observe(
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
@@ -134,8 +181,8 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
       cb(null, allowed ? origin : false);
     },
     methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['Authorization', 'Content-Type', 'Accept-Language', 'Idempotency-Key', 'Last-Event-ID', 'Range', 'If-None-Match', 'If-Range', 'X-Request-Id', ...TUS_HEADERS.filter((h) => h.startsWith('Upload-') || h === 'Tus-Resumable')],
-    exposedHeaders: ['Content-Disposition', 'Content-Range', 'Accept-Ranges', 'ETag', 'Retry-After', 'X-Request-Id', ...TUS_HEADERS],
+    allowedHeaders: CORS_REQUEST_HEADERS,
+    exposedHeaders: CORS_EXPOSED_HEADERS,
     credentials: false,
     maxAge: 600,
     strictPreflight: false,
@@ -159,7 +206,10 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
     // A token is limited as itself; without one, the client IP is.
     keyGenerator: (request) => (request.owner ? `token:${request.owner}` : `ip:${request.ip}`),
     max: (request) => (request.isAdmin ? 1_000_000 : request.owner ? config.rateLimit.perToken : config.rateLimit.perIp),
-    errorResponseBuilder: (_request, context) => new BeatSyncError('RATE_LIMITED', `more than ${context.max} requests in ${context.after}`),
+    errorResponseBuilder: (request, context) => {
+      rateLimited.add(request);
+      return new BeatSyncError('RATE_LIMITED', `more than ${context.max} requests in ${context.after}`);
+    },
     ...(rateLimitRedis ? { redis: rateLimitRedis, nameSpace: `${options.rateLimitRedis!.prefix}rl:`, skipOnError: true } : {}),
   });
 
@@ -191,6 +241,7 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
   await app.register(tusRoutes, { tus });
   await app.register(jobRoutes, options.sseHeartbeatMs ? { heartbeatMs: options.sseHeartbeatMs } : {});
   await app.register(downloadRoutes);
+  await app.register(feedbackRoutes);
   await app.register(compatRoutes);
 
   const sweep = (): void => {

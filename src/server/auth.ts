@@ -3,6 +3,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BeatSyncError, langFrom } from '../errors.ts';
+import type { SessionRegistry } from './sessions.ts';
 
 const PREFIX = 'bs1';
 /** Owner name of whatever the admin token creates (session ids are 24 base64url characters, never this). */
@@ -45,12 +46,34 @@ function presentedToken(request: FastifyRequest): string | null {
   return typeof fromQuery === 'string' && fromQuery !== '' ? fromQuery : null;
 }
 
+/**
+ * Route `config` of routes anyone may call whatever they send (liveness): a stale or malformed token there is
+ * treated as no token, so a client's old Authorization header never makes a health check fail.
+ */
+export const IGNORE_BAD_TOKEN = { ignoreBadToken: true } as const;
+
 /** onRequest hook: sets request.lang, request.owner and request.isAdmin; a token that is present but wrong is 401. */
-export function authHook(options: { tokenSecret: string; adminToken: string | null }) {
+export function authHook(options: { tokenSecret: string; adminToken: string | null; sessions?: SessionRegistry }) {
+  const identify = identifyWith(options);
   return async (request: FastifyRequest): Promise<void> => {
     request.lang = langFrom(request.headers['accept-language']);
     request.owner = null;
     request.isAdmin = false;
+    try {
+      await identify(request);
+    } catch (error) {
+      if ((request.routeOptions.config as { ignoreBadToken?: boolean } | undefined)?.ignoreBadToken) {
+        request.owner = null;
+        request.isAdmin = false;
+        return;
+      }
+      throw error;
+    }
+  };
+}
+
+function identifyWith(options: { tokenSecret: string; adminToken: string | null; sessions?: SessionRegistry }) {
+  return async (request: FastifyRequest): Promise<void> => {
     const token = presentedToken(request);
     if (token === null) return;
     if (options.adminToken && sameSecret(token, options.adminToken)) {
@@ -60,6 +83,8 @@ export function authHook(options: { tokenSecret: string; adminToken: string | nu
     }
     const sessionId = verifySessionToken(options.tokenSecret, token);
     if (sessionId === null) throw new BeatSyncError('UNAUTHORIZED', 'invalid token');
+    const state = options.sessions ? await options.sessions.use(sessionId) : 'ok';
+    if (state !== 'ok') throw new BeatSyncError('UNAUTHORIZED', state === 'expired' ? 'the token has expired' : 'the token was revoked');
     request.owner = sessionId;
   };
 }
@@ -67,6 +92,11 @@ export function authHook(options: { tokenSecret: string; adminToken: string | nu
 /** preHandler for routes that need a token (compat routes do not use it: they run in legacy mode). */
 export async function requireToken(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
   if (request.owner === null && !request.isAdmin) throw new BeatSyncError('UNAUTHORIZED', 'this route needs a token from POST /api/session');
+}
+
+/** preHandler for operations routes (metrics, stats) unless the server was told to make them public. */
+export async function requireAdmin(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+  if (!request.isAdmin) throw new BeatSyncError('UNAUTHORIZED', 'this route needs the admin token');
 }
 
 /** Route schema `security` for routes that need a token. */

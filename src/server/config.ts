@@ -31,6 +31,8 @@ export interface ServerConfig {
     storageBytes: number;
     /** Jobs one token may have queued or running. */
     runningJobs: number;
+    /** Jobs the old-client routes may have queued or running for one IP without a token (they share one owner). */
+    legacyJobsPerIp: number;
   };
   /** How long uploads and outputs are kept. */
   retentionSeconds: number;
@@ -59,6 +61,23 @@ export interface ServerConfig {
   logLevel: string;
   /** How long running jobs may take to finish on shutdown. */
   shutdownGraceMs: number;
+  uploadGuard: {
+    /** A body slower than this (bytes/s) averaged over the window is cut off. */
+    minBytesPerSecond: number;
+    windowMs: number;
+    /** Uploads one client address may have open at once. */
+    perIp: number;
+  };
+  /** A session token unused this long stops working (each use renews it). */
+  sessionTtlSeconds: number;
+  /** /metrics, /api/stats and /api/ready's details without the admin token (default: only with it). */
+  publicOps: boolean;
+  minFreeDisk: {
+    /** Below this much free space new jobs are refused (503 RESOURCE_LIMIT). */
+    jobsBytes: number;
+    /** Below this much /api/ready answers 503. */
+    readyBytes: number;
+  };
 }
 
 export interface ConfigSources {
@@ -90,7 +109,8 @@ const OPTIONS = {
   rateToken: { flag: 'rate-limit-token', env: 'BEATSYNC_RATE_LIMIT_TOKEN', kind: 'int', help: 'requests per window per token (1200)' },
   rateSessions: { flag: 'rate-limit-sessions', env: 'BEATSYNC_RATE_LIMIT_SESSIONS', kind: 'int', help: 'new sessions per window per IP (30)' },
   quotaStorage: { flag: 'quota-storage', env: 'BEATSYNC_QUOTA_STORAGE', kind: 'bytes', help: 'upload bytes kept per token (5G)' },
-  quotaJobs: { flag: 'quota-jobs', env: 'BEATSYNC_QUOTA_JOBS', kind: 'int', help: 'queued+running jobs per token (3)' },
+  quotaJobs: { flag: 'quota-jobs', env: 'BEATSYNC_QUOTA_JOBS', kind: 'int', help: 'jobs one token may have queued or running; more get 429 TOO_MANY_JOBS (20)' },
+  quotaJobsIp: { flag: 'quota-jobs-ip', env: 'BEATSYNC_QUOTA_JOBS_IP', kind: 'int', help: 'queued+running old-client jobs per IP without a token (6)' },
   retention: { flag: 'retention', env: 'BEATSYNC_RETENTION', kind: 'seconds', help: 'seconds uploads and outputs are kept (259200 = 3 days)' },
   tusExpiry: { flag: 'tus-expiry', env: 'BEATSYNC_TUS_EXPIRY', kind: 'seconds', help: 'seconds an unfinished resumable upload is kept (86400)' },
   cors: { flag: 'cors-origins', env: 'BEATSYNC_CORS_ORIGINS', kind: 'list', help: 'comma-separated allowed origins (none)' },
@@ -104,6 +124,13 @@ const OPTIONS = {
   webDir: { flag: 'web-dir', env: 'BEATSYNC_WEB_DIR', kind: 'string', help: 'built web page (dist/web)' },
   logLevel: { flag: 'log-level', env: 'BEATSYNC_LOG_LEVEL', kind: 'string', help: 'pino level (info)' },
   shutdownGrace: { flag: 'shutdown-grace', env: 'BEATSYNC_SHUTDOWN_GRACE', kind: 'seconds', help: 'seconds running jobs get on shutdown (30)' },
+  uploadMinRate: { flag: 'upload-min-rate', env: 'BEATSYNC_UPLOAD_MIN_RATE', kind: 'bytes', help: 'bytes per second an upload must average over the window, else it is closed (1K)' },
+  uploadRateWindow: { flag: 'upload-rate-window', env: 'BEATSYNC_UPLOAD_RATE_WINDOW', kind: 'seconds', help: 'seconds over which the upload rate is averaged (60)' },
+  uploadsPerIp: { flag: 'uploads-per-ip', env: 'BEATSYNC_UPLOADS_PER_IP', kind: 'int', help: 'uploads one address may have open at once (8)' },
+  sessionTtl: { flag: 'session-ttl', env: 'BEATSYNC_SESSION_TTL', kind: 'seconds', help: 'seconds a session token may go unused before it expires (2592000 = 30 days)' },
+  publicOps: { flag: 'public-metrics', env: 'BEATSYNC_PUBLIC_METRICS', kind: 'bool', help: '/metrics, /api/stats and /api/ready details without the admin token (off)' },
+  minFreeJobs: { flag: 'min-free-disk', env: 'BEATSYNC_MIN_FREE_DISK', kind: 'bytes', help: 'free disk below which new jobs are refused (2G)' },
+  minFreeReady: { flag: 'min-free-disk-ready', env: 'BEATSYNC_MIN_FREE_DISK_READY', kind: 'bytes', help: 'free disk below which /api/ready answers 503 (512M)' },
 } satisfies Record<string, Option>;
 
 type OptionName = keyof typeof OPTIONS;
@@ -192,7 +219,8 @@ export async function loadServerConfig(sources: ConfigSources = {}): Promise<Ser
     },
     quota: {
       storageBytes: bytes('quotaStorage', 5 * GIB),
-      runningJobs: int('quotaJobs', 3, 1),
+      runningJobs: int('quotaJobs', 20, 1),
+      legacyJobsPerIp: int('quotaJobsIp', 6, 1),
     },
     retentionSeconds: seconds('retention', 3 * 24 * 3600),
     tusExpirySeconds: seconds('tusExpiry', 24 * 3600),
@@ -211,6 +239,14 @@ export async function loadServerConfig(sources: ConfigSources = {}): Promise<Ser
     webDir: resolve(raw('webDir') ?? DEFAULT_WEB_DIR),
     logLevel: raw('logLevel') ?? 'info',
     shutdownGraceMs: Math.round(seconds('shutdownGrace', 30) * 1000),
+    uploadGuard: {
+      minBytesPerSecond: bytes('uploadMinRate', KIB),
+      windowMs: Math.round(seconds('uploadRateWindow', 60) * 1000),
+      perIp: int('uploadsPerIp', 8, 1),
+    },
+    sessionTtlSeconds: seconds('sessionTtl', 30 * 24 * 3600),
+    publicOps: bool('publicOps'),
+    minFreeDisk: { jobsBytes: bytes('minFreeJobs', 2 * GIB), readyBytes: bytes('minFreeReady', 512 * MIB) },
   };
   if (config.adminToken !== null && config.adminToken.length < 16) {
     throw new BeatSyncError('BAD_REQUEST', 'the admin token must be at least 16 characters');
@@ -262,13 +298,18 @@ export function describeConfig(config: ServerConfig): string {
     ['max duration', `${config.maxDurationSeconds} s`],
     ['rate limits', `${config.rateLimit.perIp}/IP, ${config.rateLimit.perToken}/token, ${config.rateLimit.sessionsPerIp} sessions/IP per ${config.rateLimit.windowMs / 1000} s`],
     ['quota per token', `${mib(config.quota.storageBytes)} storage, ${config.quota.runningJobs} jobs`],
+    ['old clients', `${config.quota.legacyJobsPerIp} jobs per IP without a token`],
     ['retention', `${config.retentionSeconds} s (unfinished resumable uploads ${config.tusExpirySeconds} s)`],
     ['CORS origins', config.corsOrigins.length ? config.corsOrigins.join(', ') : '(same origin only)'],
     ['admin token', mask(config.adminToken)],
+    ['operations', config.publicOps ? '/metrics, /api/stats, /api/ready public' : '/metrics, /api/stats, /api/ready details need the admin token'],
     ['token secret', mask(config.tokenSecret)],
+    ['slow uploads', `closed below ${config.uploadGuard.minBytesPerSecond} bytes/s over ${config.uploadGuard.windowMs / 1000} s; ${config.uploadGuard.perIp} at once per address`],
+    ['session lifetime', `${config.sessionTtlSeconds} s unused`],
     ['time-outs', `request ${config.timeouts.requestMs / 1000} s, headers ${config.timeouts.headersMs / 1000} s, idle ${config.timeouts.idleMs / 1000} s`],
     ['max header size', `${config.maxHeaderBytes} bytes`],
     ['trust proxy', config.trustProxy ? 'yes' : 'no'],
+    ['min free disk', `${mib(config.minFreeDisk.jobsBytes)} for new jobs, ${mib(config.minFreeDisk.readyBytes)} for readiness`],
     ['web page', config.webDir],
   ];
   return lines.map(([k, v]) => `  ${k.padEnd(16)} ${v}`).join('\n');

@@ -4,6 +4,7 @@
 //   app.config    the resolved ServerConfig (src/server/config.ts)
 //   app.uploads   the upload service (src/server/uploads.ts): save / get, owner-checked
 //   app.metrics   the Prometheus registry and the counters others may bump (src/server/metrics.ts)
+//   app.sessions  session lifetimes and revocation (src/server/sessions.ts)
 //   request.owner   session id from the bearer token, null without one ("legacy" mode of the compat routes)
 //   request.isAdmin true with the admin token: sees everything
 //   request.lang    'en' | 'zh-CN' from Accept-Language, for error messages
@@ -19,6 +20,7 @@ import type { JobSystem } from '../jobs/index.ts';
 import type { UploadMeta } from '../storage/types.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServerMetrics } from './metrics.ts';
+import type { SessionRegistry } from './sessions.ts';
 
 export type { JobSystem } from '../jobs/index.ts';
 
@@ -50,6 +52,7 @@ declare module 'fastify' {
     config: ServerConfig;
     uploads: UploadService;
     metrics: ServerMetrics;
+    sessions: SessionRegistry;
   }
   interface FastifyRequest {
     owner: string | null;

@@ -77,6 +77,12 @@ export class TusUploads {
       fileId: null,
     };
     await this.writeInfo(info);
+    try {
+      await this.uploads.reserve(owner, info.id, length);
+    } catch (error) {
+      await this.remove(info.id);
+      throw error;
+    }
     return info;
   }
 
@@ -85,7 +91,7 @@ export class TusUploads {
     const info = /^[A-Za-z0-9_-]{22}$/.test(id) ? await this.readInfo(id) : null;
     if (!info || (!who.isAdmin && info.owner !== who.owner)) throw new BeatSyncError('NOT_FOUND', 'no such resumable upload');
     if (info.fileId === null && info.expiresAt <= Date.now()) {
-      await this.remove(id);
+      await this.remove(id, info);
       throw new BeatSyncError('NOT_FOUND', 'the resumable upload has expired');
     }
     return info;
@@ -120,7 +126,10 @@ export class TusUploads {
     }
   }
 
-  async remove(id: string): Promise<void> {
+  /** Removes the upload's objects and, when its record is known, its quota reservation. */
+  async remove(id: string, info?: TusInfo | null): Promise<void> {
+    const known = info ?? (await this.readInfo(id).catch(() => null));
+    if (known && known.fileId === null) await this.uploads.release(known.owner, id, known.length);
     for await (const object of this.files.list(`${PREFIX}${id}/`)) await this.files.delete(object.key);
   }
 
@@ -133,7 +142,7 @@ export class TusUploads {
       const info = await this.readInfo(id).catch(() => null);
       if (info && info.expiresAt > now) continue;
       if (!info && !(await this.olderThanExpiry(id, now))) continue; // being created right now
-      await this.remove(id);
+      await this.remove(id, info);
       removed++;
     }
     return removed;
@@ -146,10 +155,12 @@ export class TusUploads {
       for (const part of parts) yield* (await files.read(part)) as AsyncIterable<Uint8Array>;
     }
     let meta: UploadMeta;
+    // The reservation ends before the upload is counted as a file, or saveAs would count it twice.
+    await this.uploads.release(info.owner, info.id, info.length);
     try {
       meta = await this.uploads.saveAs(info.id, joined(), { owner: info.owner, filename: info.filename, purpose: info.purpose ?? undefined }, 'tus');
     } catch (error) {
-      await this.remove(info.id);
+      await this.remove(info.id, info);
       throw error;
     }
     // Keep only the record, so a client asking again after a lost answer learns the fileId.

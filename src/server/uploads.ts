@@ -12,6 +12,7 @@ import { parseQuotaMarker, QUOTA_PREFIX, quotaMarkerKey, uploadDataKey, uploadMe
 import { ADMIN_OWNER } from './auth.ts';
 import type { ServerConfig } from './config.ts';
 import type { SaveUploadOptions, UploadService } from './context.ts';
+import { uploadFault } from './errors.ts';
 import { sanitizeFilename } from './filename.ts';
 import type { ServerMetrics } from './metrics.ts';
 
@@ -35,7 +36,19 @@ export interface UploadServiceDeps {
 export interface LocalUploadService extends UploadService {
   /** save() with an id chosen by the caller (the tus module reuses its upload id) and a label for metrics. */
   saveAs(fileId: string, source: Readable | AsyncIterable<Uint8Array>, options: SaveUploadOptions, via: string): Promise<UploadMeta>;
+  /** Counts an unfinished resumable upload's whole length against its owner's quota from its creation. */
+  reserve(owner: string | null, id: string, length: number): Promise<void>;
+  /** Ends a reservation (the upload completed, was abandoned or expired). */
+  release(owner: string | null, id: string, length: number): Promise<void>;
 }
+
+/**
+ * Reservations of unfinished tus uploads: reserved/<owner>/<tusId>.<length>, counted while tus/<tusId>/info.json
+ * exists (an expired upload's sweep removes it; the reservation goes with the next count).
+ */
+const RESERVED_PREFIX = 'reserved/';
+const reservationKey = (owner: string, id: string, length: number): string => `${RESERVED_PREFIX}${owner}/${id}.${length}`;
+const tusInfoKey = (id: string): string => `tus/${id}/info.json`;
 
 export function createUploadService(deps: UploadServiceDeps): LocalUploadService {
   const { files, config, metrics } = deps;
@@ -51,6 +64,12 @@ export function createUploadService(deps: UploadServiceDeps): LocalUploadService
       // Retention deletes uploads; their markers go with the next count (or the janitor's next pass).
       if (!(await files.stat(uploadDataKey(parsed.fileId)))) await files.delete(marker.key).catch(() => undefined);
       else total += parsed.size;
+    }
+    for await (const marker of files.list(`${RESERVED_PREFIX}${owner}/`)) {
+      const match = /\/([A-Za-z0-9_-]+)\.(\d+)$/.exec(marker.key);
+      if (!match) continue;
+      if (!(await files.stat(tusInfoKey(match[1])))) await files.delete(marker.key).catch(() => undefined);
+      else total += Number(match[2]);
     }
     return total;
   }
@@ -105,7 +124,7 @@ export function createUploadService(deps: UploadServiceDeps): LocalUploadService
       metrics?.uploadBytes.inc({ via }, put.size);
       return meta;
     } catch (error) {
-      const e = toBeatSyncError(error);
+      const e = uploadFault(error) ?? toBeatSyncError(error);
       metrics?.uploadsRejected.inc({ code: e.code });
       if (stored) await files.delete(dataKey).catch(() => undefined);
       throw e;
@@ -115,6 +134,12 @@ export function createUploadService(deps: UploadServiceDeps): LocalUploadService
   return {
     allowance,
     saveAs,
+    async reserve(owner, id, length) {
+      if (counted(owner)) await files.put(reservationKey(owner, id, length), Readable.from([Buffer.alloc(0)]));
+    },
+    async release(owner, id, length) {
+      if (counted(owner)) await files.delete(reservationKey(owner, id, length)).catch(() => undefined);
+    },
     save: (source, options) => saveAs(newFileId(), source, options, 'multipart'),
     async get(fileId, owner, isAdmin) {
       if (!isFileId(fileId)) throw new BeatSyncError('NOT_FOUND', 'no such upload');

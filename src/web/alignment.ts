@@ -54,12 +54,20 @@ export function drawAlignment(canvas: HTMLCanvasElement, env: PictureCurves | nu
   const axis = 16 * dpr;
   const plotH = height - axis;
   const x = (seconds: number) => (seconds / env.seconds) * width;
-  if (alignment) {
-    g.fillStyle = color('--canvas-band', 'rgba(91,61,245,0.08)');
-    const a = Math.max(0, x(alignment.musicStart));
-    const b = Math.min(width, x(alignment.musicEnd));
+  // One shaded band per run-through (numbered when there are several), else where the song is heard.
+  const segments = alignment?.segments ?? [];
+  const bands = segments.length > 1 ? segments.map((sg) => [sg.danceStart, sg.danceEnd]) : alignment ? [[alignment.musicStart, alignment.musicEnd]] : [];
+  canvas.dataset.segments = String(segments.length > 1 ? segments.length : 0);
+  bands.forEach(([start, end], i) => {
+    const a = Math.max(0, x(start));
+    const b = Math.min(width, x(end));
+    g.fillStyle = color(i % 2 ? '--canvas-band-2' : '--canvas-band', i % 2 ? 'rgba(0,122,94,0.12)' : 'rgba(91,61,245,0.08)');
     g.fillRect(a, 0, Math.max(0, b - a), plotH);
-  }
+    if (bands.length > 1) {
+      g.fillStyle = color('--canvas-axis', '#4a4f5c');
+      g.fillRect(a, 0, Math.max(dpr, 2 * dpr), plotH);
+    }
+  });
   // Each curve is stretched to its own range: the shapes are what should line up, not the loudness.
   const curve = (raw: number[]) => {
     const values = stretch(raw);
@@ -81,6 +89,12 @@ export function drawAlignment(canvas: HTMLCanvasElement, env: PictureCurves | nu
   g.strokeStyle = color('--canvas-music', '#5b3df5');
   g.lineWidth = 2 * dpr;
   g.stroke();
+  if (bands.length > 1) {
+    g.font = `bold ${12 * dpr}px system-ui, sans-serif`;
+    g.textBaseline = 'top';
+    g.fillStyle = color('--canvas-axis', '#4a4f5c');
+    bands.forEach(([start], i) => g.fillText(String(i + 1), Math.max(0, x(start)) + 4 * dpr, 8 * dpr));
+  }
   // Time axis: a tick every "nice" step.
   g.fillStyle = color('--canvas-axis', '#4a4f5c');
   g.font = `${11 * dpr}px system-ui, sans-serif`;

@@ -33,20 +33,31 @@ export class NetworkError extends Error {
 
 export type Progress = { percent: number; stage: string; message: string };
 export type JobStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled';
-export type VariantName = 'trimmed' | 'full' | 'alternate';
+/** `trimmed-2`, `trimmed-3` … are the further run-throughs (`trimmed` is the first); `compact` is phone-size. */
+export type VariantName = 'trimmed' | 'full' | 'alternate' | 'compact' | `trimmed-${number}`;
 
 // The server sends the engine's own alignment object.
-import type { Alignment } from '../align/types.ts';
-export type { Alignment };
+import type { Alignment as EngineAlignment } from '../align/types.ts';
+/** Jobs finished before the engine reported ambiguity and run-throughs lack those fields. */
+export type Alignment = Omit<EngineAlignment, 'ambiguous' | 'segments'> & Partial<Pick<EngineAlignment, 'ambiguous' | 'segments'>>;
 
 export interface VariantView {
   variant: VariantName;
-  sizeBytes: number;
+  /** Older servers say `sizeBytes`, newer ones may say `bytes`. */
+  sizeBytes?: number;
+  bytes?: number;
   durationSeconds: number;
-  flagged: boolean;
+  flagged?: boolean;
   url: string;
   downloadUrl: string;
+  /** Run-through number for `trimmed` (1) and `trimmed-n`. */
+  clip?: number;
+  segment?: { danceStart: number; danceEnd: number; offsetSeconds: number };
+  width?: number;
+  height?: number;
 }
+
+export const sizeOf = (v: VariantView): number => v.sizeBytes ?? v.bytes ?? 0;
 
 export interface JobView {
   jobId: string;
@@ -63,6 +74,7 @@ export interface JobView {
     variants: VariantView[];
     report: {
       alignment?: Alignment;
+      alternate?: Alignment | null;
       nudgeMs?: number;
       dance?: { durationSeconds: number };
       variants?: { variant: VariantName; danceStart: number; danceEnd: number }[];
@@ -199,6 +211,11 @@ export async function deleteJob(id: string): Promise<void> {
 }
 export const retryJob = (id: string): Promise<JobView> => api<JobView>(`/api/jobs/${encodeURIComponent(id)}/retry`, { method: 'POST' });
 export const getUpload = (fileId: string): Promise<UploadInfo> => api<UploadInfo>(`/api/uploads/${encodeURIComponent(fileId)}`);
+
+/** "The sync is off": the user's shift (ms, or null when they only say it is off) recorded with the job. */
+export function sendSyncFeedback(jobId: string, body: { nudgeMs: number | null; variant: string }): Promise<{ ok: boolean }> {
+  return api(`/api/jobs/${encodeURIComponent(jobId)}/feedback`, { method: 'POST', body, retry: false });
+}
 
 export function submitJob(danceFileId: string, bgmFileId: string, options: { nudgeMs?: number } = {}): Promise<{ jobId: string; status: JobStatus; estimatedSeconds: number | null }> {
   // One key per press: a request retried after a lost answer is the same job, not a second one.

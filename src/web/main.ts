@@ -59,7 +59,8 @@ function labels(): void {
   setText(navHistory, t('navHistory'));
   setText(langButton, t('switchLang'));
   langButton.setAttribute('lang', lang() === 'en' ? 'zh-CN' : 'en');
-  langButton.setAttribute('aria-label', t('switchLangLabel'));
+  // No aria-label: the name is the visible word ("中文"), spoken in its own language.
+  langButton.title = t('switchLangLabel');
   setText(banner, t('offlineBanner'));
 }
 

@@ -43,13 +43,27 @@ export function renderJob(main: HTMLElement, jobId: string, navigate: (hash: str
   const message = h('p', { class: 'message', 'aria-live': 'polite' });
   const conn = h('span', { class: 'pill', 'data-conn': 'live' });
   const cancel = h('button', { type: 'button', class: 'secondary', id: 'cancel' }, t('cancel'));
+  // Offered here, after Sync, never on arrival: a permission prompt out of nowhere gets refused.
+  const notify = h('button', { type: 'button', class: 'secondary', id: 'notify', hidden: true }, t('notifyOffer'));
+  const notifyNote = h('p', { class: 'muted small notify-note', 'aria-live': 'polite' });
+  function updateNotify(): void {
+    const supported = 'Notification' in globalThis;
+    const permission = supported ? Notification.permission : 'denied';
+    notify.hidden = !supported || permission !== 'default';
+    setText(notifyNote, !supported ? '' : permission === 'granted' ? t('notifyOn') : permission === 'denied' ? t('notifyBlocked') : '');
+  }
+  notify.addEventListener('click', async () => {
+    await Notification.requestPermission().catch(() => 'denied');
+    updateNotify();
+  });
   const progressPanel = h('section', { class: 'card progress-panel', 'aria-label': t('jobTitle') },
     h('ol', { class: 'stages' }, ...stageItems),
     h('div', { class: 'percent-row' }, percent, conn),
     bar,
     times,
     message,
-    h('div', { class: 'row' }, cancel),
+    h('div', { class: 'row' }, cancel, notify),
+    notifyNote,
     h('p', { class: 'muted small' }, t('leaveSafe')),
   );
 
@@ -89,9 +103,41 @@ export function renderJob(main: HTMLElement, jobId: string, navigate: (hash: str
     setText(times, [t('elapsed', { t: formatClock(elapsed) }), leftText].filter(Boolean).join(' · '));
   }
 
+  /** Seen unfinished on this page: its end is news (a job opened already finished is not). */
+  let watched = false;
+  const onVisible = () => {
+    if (document.visibilityState === 'visible' && /^[✓✗]/.test(document.title)) document.title = `BeatSync — ${t('jobTitle')}`;
+  };
+  document.addEventListener('visibilitychange', onVisible);
+
+  /** The job ended while the user looked elsewhere: say so in the tab title and, if allowed, a notification. */
+  function announceEnd(status: JobStatus): void {
+    if (document.visibilityState !== 'hidden') return;
+    const ok = status === 'succeeded';
+    document.title = ok ? t('titleDone') : t('titleFailed');
+    if ('Notification' in globalThis && Notification.permission === 'granted') {
+      try {
+        const note = new Notification(ok ? t('doneTitle') : t('failed'), { body: saved ? `${saved.danceName} + ${saved.bgmName}` : '', tag: `beatsync-${jobId}` });
+        note.onclick = () => {
+          focus();
+          note.close();
+        };
+      } catch {
+        // Some phones only notify from a service worker; the title still says it.
+      }
+    }
+  }
+
   function apply(next: Partial<JobView> & { status: JobStatus; progress: Progress }): void {
+    const wasWatched = watched;
     job = { ...(job as JobView), ...next };
     const status = job.status;
+    if (!TERMINAL.includes(status)) watched = true;
+    else if (wasWatched && status !== 'cancelled') {
+      watched = false;
+      announceEnd(status);
+    }
+    updateNotify();
     root.dataset.status = status;
     const terminal = TERMINAL.includes(status);
     holdWakeLock(`job-${jobId}`, !terminal);
@@ -262,6 +308,7 @@ export function renderJob(main: HTMLElement, jobId: string, navigate: (hash: str
   })();
 
   return () => {
+    document.removeEventListener('visibilitychange', onVisible);
     disposed = true;
     stopLive();
     holdWakeLock(`job-${jobId}`, false);

@@ -191,7 +191,8 @@ export function renderNew(main: HTMLElement, navigate: (hash: string) => void): 
   });
 
   main.append(
-    h('p', { class: 'tagline' }, t('tagline')),
+    // The page's one h1 says what it does.
+    h('h1', { class: 'tagline', id: 'new-title', tabindex: '-1' }, t('tagline')),
     h('div', { class: 'cards' }, cards.dance.root, cards.bgm.root),
     h('div', { class: 'sync-row' }, syncButton, hint, error),
   );

@@ -1,6 +1,8 @@
-// A finished job: the variants in a player (Range streaming), side-by-side compare on wide screens, the
-// alignment picture in plain words, the nudge control with an in-browser preview, and downloads/sharing.
-import { ApiError, submitJob, withToken } from './api.ts';
+// A finished job: doubt said first when the engine is not sure (both places side by side, one tap picks),
+// the variants in a player (Range streaming), side-by-side compare on wide screens, the alignment picture in
+// plain words with its run-throughs, the nudge control with an in-browser preview, "the sync is off",
+// and downloads/sharing (one clip per run-through, the phone-size file next to the lossless one).
+import { ApiError, sendSyncFeedback, sizeOf, submitJob, withToken } from './api.ts';
 import type { Alignment, JobView, VariantName, VariantView } from './api.ts';
 import { drawAlignment, MAX_DECODE_BYTES, NudgePreview, POINTS } from './alignment.ts';
 import { pictureCurves, serverEnvelopes } from './envelope.ts';
@@ -10,19 +12,52 @@ import { formatDate, lang, nextStep, t } from './i18n.ts';
 import type { Key } from './i18n.ts';
 import { rememberJob, savedJob } from './store.ts';
 import { envelopeFor, localFileFor } from './uploads-model.ts';
-import { alignmentSentence, formatBytes, formatClock, formatOffset } from './words.ts';
+import { agreementWords, alignmentSentence, formatBytes, formatClock, isDoubtful, placeWords, segmentWords } from './words.ts';
 
-const variantLabel = (v: VariantName): string => t(`variant_${v}` as Key);
+/** The run-through number of `trimmed` (1) and `trimmed-n`, else null. */
+export function clipNumber(v: VariantView): number | null {
+  if (v.variant === 'trimmed') return v.clip ?? 1;
+  const m = /^trimmed-(\d+)$/.exec(v.variant);
+  return m ? v.clip ?? Number(m[1]) : null;
+}
+
+const PICK_KEY = (jobId: string) => `beatsync.pick.${jobId}`;
+const NUDGE_LIMIT = 5000;
+const KNOWN = { variant_trimmed: 1, variant_full: 1, variant_alternate: 1, variantHint_trimmed: 1, variantHint_full: 1, variantHint_alternate: 1 } as const;
 
 export function renderResult(host: HTMLElement, job: JobView, navigate: (hash: string) => void): () => void {
   const result = job.result!;
-  const variants = result.variants;
   const report = result.report;
   const alignment: Alignment | null = report.alignment ?? null;
   const jobNudge = report.nudgeMs ?? job.input.options.nudgeMs ?? 0;
   const saved = savedJob(job.jobId);
   const cleanups: (() => void)[] = [];
-  let current: VariantName = variants[0]?.variant ?? 'trimmed';
+  // The phone-size file is only a download; everything else plays.
+  const compact = result.variants.find((v) => v.variant === 'compact') ?? null;
+  const variants = result.variants.filter((v) => v.variant !== 'compact');
+  const clips = variants.filter((v) => clipNumber(v) !== null).sort((a, b) => clipNumber(a)! - clipNumber(b)!);
+  const trimmed = variants.find((v) => v.variant === 'trimmed') ?? null;
+  const alternate = variants.find((v) => v.variant === 'alternate') ?? null;
+  const doubtful = isDoubtful(alignment);
+  // Which of the two places is the main download and share (only a choice when both exist).
+  const canPick = Boolean(trimmed && alternate);
+  let chosen: 'trimmed' | 'alternate' = canPick && localStorage.getItem(PICK_KEY(job.jobId)) === 'alternate' ? 'alternate' : 'trimmed';
+  let current: VariantName = canPick ? chosen : variants[0]?.variant ?? 'trimmed';
+
+  const variantLabel = (v: VariantName): string => {
+    const view = variants.find((x) => x.variant === v);
+    const n = view ? clipNumber(view) : null;
+    if (n !== null && clips.length > 1) return t('variant_clip', { n });
+    const key = `variant_${v}`;
+    return key in KNOWN ? t(key as Key) : v;
+  };
+  const hintFor = (v: VariantName): string => {
+    const view = variants.find((x) => x.variant === v);
+    const n = view ? clipNumber(view) : null;
+    if (n !== null && clips.length > 1) return t('clipHint', { n, total: clips.length });
+    const key = `variantHint_${v}`;
+    return key in KNOWN ? t(key as Key) : '';
+  };
 
   // ---- player and variant switch ----
   const video = h('video', { controls: true, playsInline: true, preload: 'metadata', class: 'player', id: 'player' });
@@ -49,7 +84,7 @@ export function renderResult(host: HTMLElement, job: JobView, navigate: (hash: s
       tab.setAttribute('aria-selected', String(on));
       tab.tabIndex = on ? 0 : -1;
     }
-    setText(hint, t(`variantHint_${v}` as Key));
+    setText(hint, hintFor(v));
     const view = variants.find((x) => x.variant === v)!;
     const time = video.currentTime;
     video.src = await withToken(view.url);
@@ -108,11 +143,17 @@ export function renderResult(host: HTMLElement, job: JobView, navigate: (hash: s
   // ---- alignment picture ----
   const canvas = h('canvas', { class: 'alignment', role: 'img', 'aria-label': t('alignmentTitle') });
   const sentence = h('p', { class: 'sentence' }, alignment ? alignmentSentence(alignment, lang()) : '');
-  const details = h('p', { class: 'muted small num' }, alignment ? t('details', {
-    offset: formatOffset(alignment.offsetSeconds),
-    speed: alignment.speed.toFixed(6),
-    windows: alignment.windowsTotal ? t('windowsAgree', { used: alignment.windowsUsed ?? 0, total: alignment.windowsTotal }) : '',
-  }) : '');
+  // Plain words, not "−3.259 s · 22 of 39 checks": what a teacher can check by ear.
+  const details = h('p', { class: 'muted small details' }, alignment
+    ? [placeWords(alignment.offsetSeconds, lang()), agreementWords(alignment.windowsUsed, alignment.windowsTotal, lang())].filter(Boolean).join(lang() === 'zh-CN' ? '；' : '; ') + (lang() === 'zh-CN' ? '。' : '.')
+    : '');
+  const segments = alignment?.segments ?? [];
+  const segmentList = segments.length > 1
+    ? h('div', { class: 'segments' },
+      h('p', { class: 'small' }, t('runThroughs', { n: segments.length })),
+      h('ol', { class: 'small' }, ...segments.map((sg, i) => h('li', null, t('runThrough', { n: i + 1, words: segmentWords(sg, lang()) })))))
+    : null;
+  if (segments.length > 1) canvas.setAttribute('aria-label', `${t('alignmentTitle')}: ${t('runThroughs', { n: segments.length })}`);
   const pictureNote = h('p', { class: 'muted small picture-note' });
   const legend = h('p', { class: 'legend small' },
     h('span', null, h('span', { class: 'swatch rec', 'aria-hidden': 'true' }), t('alignmentLegendRec')),
@@ -139,9 +180,13 @@ export function renderResult(host: HTMLElement, job: JobView, navigate: (hash: s
 
   // ---- nudge and preview ----
   let nudge = jobNudge;
-  const range = h('input', { type: 'range', min: '-200', max: '200', step: '1', value: String(nudge), id: 'nudge-range', 'aria-describedby': 'nudge-help' });
-  const number = h('input', { type: 'number', min: '-200', max: '200', step: '1', value: String(nudge), id: 'nudge', class: 'num', inputmode: 'numeric' });
-  const stepButton = (n: number) => h('button', { type: 'button', class: 'secondary step num', 'aria-label': n < 0 ? t('nudgeMinus', { n: -n }) : t('nudgePlus', { n }), onclick: () => setNudge(nudge + n) }, n > 0 ? `+${n}` : `${n}`);
+  // Seconds are reachable: a wrong place is often seconds off, not milliseconds.
+  const range = h('input', { type: 'range', min: String(-NUDGE_LIMIT), max: String(NUDGE_LIMIT), step: '1', value: String(nudge), id: 'nudge-range', 'aria-labelledby': 'nudge-label', 'aria-describedby': 'nudge-help' });
+  const number = h('input', { type: 'number', min: String(-NUDGE_LIMIT), max: String(NUDGE_LIMIT), step: '1', value: String(nudge), id: 'nudge', class: 'num', inputmode: 'numeric' });
+  // The visible text starts the button's name (screen readers and voice control say what is shown).
+  const stepButton = (n: number) => h('button', { type: 'button', class: 'secondary step num', 'data-step': String(n), onclick: () => setNudge(nudge + n) },
+    Math.abs(n) >= 1000 ? `${n > 0 ? '+' : '−'}${Math.abs(n) / 1000} s` : n > 0 ? `+${n}` : `−${-n}`,
+    h('span', { class: 'visually-hidden' }, ` ${Math.abs(n) >= 1000 ? '' : 'ms '}${t(n < 0 ? 'stepEarlier' : 'stepLater')}`));
   const previewButton = h('button', { type: 'button', class: 'secondary', id: 'preview' }, t('previewPlay'));
   const renderButton = h('button', { type: 'button', class: 'primary', id: 'render-nudge' }, t('renderNudge'));
   const nudgeStatus = h('p', { class: 'status small', 'aria-live': 'polite' });
@@ -149,7 +194,7 @@ export function renderResult(host: HTMLElement, job: JobView, navigate: (hash: s
   cleanups.push(() => preview.dispose());
 
   function setNudge(value: number): void {
-    nudge = Math.max(-200, Math.min(200, Math.round(Number.isFinite(value) ? value : 0)));
+    nudge = Math.max(-NUDGE_LIMIT, Math.min(NUDGE_LIMIT, Math.round(Number.isFinite(value) ? value : 0)));
     range.value = String(nudge);
     if (document.activeElement !== number) number.value = String(nudge);
     renderButton.disabled = nudge === jobNudge;
@@ -237,18 +282,105 @@ export function renderResult(host: HTMLElement, job: JobView, navigate: (hash: s
     }
   });
 
+  // ---- "the sync is off" ----
+  const syncOffStatus = h('p', { class: 'status small', 'aria-live': 'polite' });
+  const syncOff = h('button', { type: 'button', class: 'secondary', id: 'sync-off' }, t('syncOff'));
+  syncOff.addEventListener('click', async () => {
+    syncOff.disabled = true;
+    const shift = nudge !== jobNudge ? nudge : null;
+    try {
+      await sendSyncFeedback(job.jobId, { nudgeMs: shift, variant: current });
+      setText(syncOffStatus, shift === null ? t('syncOffSentNoShift') : t('syncOffSent', { n: shift }));
+    } catch (err) {
+      setText(syncOffStatus, (err as Error).message);
+    } finally {
+      syncOff.disabled = false;
+    }
+  });
+
   // ---- downloads ----
   const fileName = (v: VariantView) => `${(saved?.danceName ?? 'video').replace(/\.[^.]+$/, '')}-beatsync-${v.variant}.mp4`;
-  const downloadRows = variants.map((v) => {
-    const link = h('a', { class: 'button primary download', download: fileName(v), 'data-variant': v.variant }, t('download', { variant: variantLabel(v.variant) }));
+  const sizeLine = (v: VariantView) => `${formatBytes(sizeOf(v), lang())} · ${formatClock(v.durationSeconds)}`;
+  const downloadLink = (v: VariantView, label: string, primary: boolean) => {
+    const link = h('a', { class: `button ${primary ? 'primary' : 'secondary'} download`, download: fileName(v), 'data-variant': v.variant }, label);
     void withToken(v.downloadUrl).then((href) => link.setAttribute('href', href));
-    const row = h('div', { class: 'download-row' }, link, h('span', { class: 'muted small num' }, `${formatBytes(v.sizeBytes, lang())} · ${formatClock(v.durationSeconds)}`));
-    if (canShareFiles()) row.append(shareButton(v, fileName(v)));
-    return row;
-  });
+    return link;
+  };
+  const share = canShareFiles() ? new ShareButton() : null;
+  const downloadsHost = h('div', { class: 'download-list' });
+  /** The main file first (the picked place, or run-through 1), its phone-size copy beside it, then the rest. */
+  function renderDownloads(): void {
+    const main = canPick ? variants.find((v) => v.variant === chosen)! : clips[0] ?? variants[0];
+    // The phone-size file is made from the main alignment's first clip, so it goes with that one only.
+    const compactHere = compact && (main.variant === 'trimmed' || !canPick) ? compact : null;
+    const rows: HTMLElement[] = [];
+    const mainRow = h('div', { class: 'download-row main' }, downloadLink(main, t('download', { variant: variantLabel(main.variant) }), true), h('span', { class: 'muted small num' }, sizeLine(main)));
+    rows.push(mainRow);
+    if (compactHere) {
+      rows.push(h('div', { class: 'download-row compact' },
+        downloadLink(compactHere, t('download', { variant: t('downloadCompact') }), false),
+        h('span', { class: 'muted small num' }, `${formatBytes(sizeOf(compactHere), lang())}${compactHere.height ? ` · ${compactHere.height}p` : ''} · ${t('compactNote')}`)));
+    }
+    if (share) {
+      // The phone-size file is what goes to a chat; without one, the main file.
+      const sent = compactHere ?? main;
+      share.target(sent, fileName(sent));
+      mainRow.append(share.button);
+    }
+    for (const v of variants) {
+      if (v === main) continue;
+      rows.push(h('div', { class: 'download-row' }, downloadLink(v, t('download', { variant: variantLabel(v.variant) }), false), h('span', { class: 'muted small num' }, sizeLine(v))));
+    }
+    downloadsHost.replaceChildren(...rows);
+  }
   const expiry = h('p', { class: 'muted small' }, job.expiresAt ? t('expires', { date: formatDate(job.expiresAt) }) : '');
 
+  // ---- doubt: said first, both places side by side, one tap picks (nothing is rendered again) ----
+  let doubtCard: HTMLElement | null = null;
+  const pickButtons: HTMLButtonElement[] = [];
+  function pick(v: 'trimmed' | 'alternate'): void {
+    chosen = v;
+    localStorage.setItem(PICK_KEY(job.jobId), v);
+    for (const b of pickButtons) {
+      const on = b.dataset.variant === v;
+      b.setAttribute('aria-pressed', String(on));
+      b.className = on ? 'primary pick' : 'secondary pick';
+      setText(b, on ? `✓ ${t('picked')}` : t('pickThis'));
+    }
+    renderDownloads();
+    if (current !== v) void select(v);
+  }
+  if (doubtful) {
+    const help = h('p', null, canPick ? t('doubtHelpTwo') : t('doubtHelpOne'));
+    const parts: HTMLElement[] = [h('h2', { id: 'doubt-title' }, t('doubtTitle')), help];
+    if (canPick) {
+      const places = [{ view: trimmed!, a: alignment }, { view: alternate!, a: report.alternate ?? null }];
+      const players: HTMLVideoElement[] = [];
+      const figures = places.map(({ view, a }, i) => {
+        const el = h('video', { controls: true, playsInline: true, preload: 'metadata', class: 'player', 'aria-labelledby': `cand-${view.variant}` });
+        el.setAttribute('playsinline', '');
+        void withToken(view.url).then((src) => { el.src = src; });
+        players.push(el);
+        const name = h('h3', { id: `cand-${view.variant}` }, t('candidate', { n: i + 1 }),
+          a ? h('span', { class: 'muted small' }, ` · ${t('candidateSong', { t: formatClock(Math.max(0, a.offsetSeconds + a.speed * (a.musicStart || 0))) })}`) : null);
+        const b = h('button', { type: 'button', class: 'secondary pick', 'data-variant': view.variant, 'aria-describedby': `cand-${view.variant}`, onclick: () => pick(view.variant as 'trimmed' | 'alternate') }, t('pickThis'));
+        pickButtons.push(b);
+        return h('div', { class: 'candidate', 'data-variant': view.variant }, name, h('div', { class: 'player-box' }, el), b);
+      });
+      const both = h('button', { type: 'button', class: 'secondary', onclick: () => {
+        players[1].currentTime = players[0].currentTime;
+        // One sound at a time: two songs at once would tell the user nothing.
+        players[1].muted = true;
+        void players[0].play();
+        void players[1].play();
+      } }, t('playBothCandidates'));
+      parts.push(h('div', { class: 'candidates' }, ...figures), h('div', { class: 'row' }, both));
+    }
+    doubtCard = h('section', { class: 'card doubt', 'aria-labelledby': 'doubt-title' }, ...parts);
+  }
+
   host.append(
+    ...(doubtCard ? [doubtCard] : []),
     h('section', { class: 'card result' },
       h('div', { class: 'result-top' }, tablist, compareToggle),
       singleView,
@@ -260,25 +392,31 @@ export function renderResult(host: HTMLElement, job: JobView, navigate: (hash: s
         sentence,
         h('div', { class: 'canvas-box' }, canvas),
         legend,
+        segmentList,
         pictureNote,
         details,
       ),
       h('section', { class: 'card nudge', 'aria-labelledby': 'nudge-title' },
         h('h2', { id: 'nudge-title' }, t('nudgeTitle')),
         h('p', { class: 'muted small', id: 'nudge-help' }, t('nudgeHelp')),
-        h('label', { for: 'nudge' }, t('nudgeLabel')),
-        h('div', { class: 'nudge-row' }, stepButton(-10), stepButton(-1), number, stepButton(1), stepButton(10)),
+        h('label', { for: 'nudge', id: 'nudge-label' }, t('nudgeLabel')),
+        h('div', { class: 'nudge-row' }, number, h('div', { class: 'steps' }, stepButton(-1000), stepButton(-10), stepButton(-1), stepButton(1), stepButton(10), stepButton(1000))),
         range,
         h('div', { class: 'row' }, previewButton, renderButton),
         nudgeStatus,
+        h('p', { class: 'muted small sync-off-help' }, t('syncOffHelp')),
+        syncOff,
+        syncOffStatus,
       ),
       h('section', { class: 'card downloads', 'aria-labelledby': 'dl-title' },
         h('h2', { id: 'dl-title' }, t('downloadsTitle')),
-        ...downloadRows,
+        downloadsHost,
         expiry,
       ),
     ),
   );
+  if (canPick) pick(chosen);
+  else renderDownloads();
   void select(current);
   redraw();
   void buildPicture();
@@ -301,22 +439,37 @@ function canShareFiles(): boolean {
 }
 
 /** Shares the file itself (phones: save to Photos, send to a chat). A big file takes a moment to fetch first. */
-function shareButton(v: VariantView, name: string): HTMLButtonElement {
-  let file: File | null = null;
-  const button = h('button', { type: 'button', class: 'secondary' }, t('share'));
-  button.addEventListener('click', async () => {
+class ShareButton {
+  readonly button = h('button', { type: 'button', class: 'secondary share' }, t('share'));
+  private view: VariantView | null = null;
+  private name = '';
+  private file: File | null = null;
+
+  constructor() {
+    this.button.addEventListener('click', () => void this.share());
+  }
+
+  /** What the next tap sends (a new pick drops the file fetched for the old one). */
+  target(view: VariantView, name: string): void {
+    if (this.view?.variant !== view.variant) this.file = null;
+    this.view = view;
+    this.name = name;
+    this.button.dataset.variant = view.variant;
+  }
+
+  private async share(): Promise<void> {
+    if (!this.view) return;
     try {
-      if (!file) {
-        setText(button, t('sharing'));
-        const blob = await (await fetch(await withToken(v.url))).blob();
-        file = new File([blob], name, { type: 'video/mp4' });
+      if (!this.file) {
+        setText(this.button, t('sharing'));
+        const blob = await (await fetch(await withToken(this.view.url))).blob();
+        this.file = new File([blob], this.name, { type: 'video/mp4' });
       }
-      await navigator.share({ files: [file], title: name });
+      await navigator.share({ files: [this.file], title: this.name });
     } catch {
       // Fetching took the user's tap away (NotAllowedError): the next tap shares at once.
     } finally {
-      setText(button, t('share'));
+      setText(this.button, t('share'));
     }
-  });
-  return button;
+  }
 }

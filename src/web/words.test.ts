@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { alignmentSentence, confidenceLevel, driftWords, formatBytes, formatClock, formatExpiry } from './words.ts';
+import { agreementWords, alignmentSentence, confidenceLevel, driftWords, formatBytes, formatClock, formatExpiry, isDoubtful, placeWords, segmentWords } from './words.ts';
 
 test('drift in words: speed < 1 means the phone clock ran fast', () => {
   assert.equal(driftWords(-100, 'en'), "the phone's clock ran 0.010% fast, corrected");
@@ -28,4 +28,26 @@ test('sizes, clocks and expiry', () => {
   assert.equal(formatExpiry('2025-01-01T05:30:00Z', now, 'en'), 'expires in 5 h');
   assert.equal(formatExpiry('2024-12-31T00:00:00Z', now, 'zh-CN'), '已过期');
   assert.equal(formatExpiry(null, now, 'en'), null);
+});
+
+test('doubt: below the line or ambiguous, and old jobs without the new fields', () => {
+  assert.equal(isDoubtful({ confidence: 0.95, ambiguous: false }), false);
+  assert.equal(isDoubtful({ confidence: 0.95, ambiguous: true }), true);
+  assert.equal(isDoubtful({ confidence: 0.79 }), true);
+  assert.equal(isDoubtful({ confidence: 0.8 }), false);
+  assert.equal(isDoubtful({ confidence: Number.NaN }), true);
+  assert.equal(isDoubtful(null), false);
+  assert.equal(confidenceLevel(0.78), 'fair', 'the sentence agrees with the doubt line');
+});
+
+test('plain words instead of offsets and check counts', () => {
+  assert.equal(placeWords(-3.259, 'en'), 'Your recording starts 3.3 s before the song');
+  assert.equal(placeWords(-3.259, 'zh-CN'), '录像比歌曲早开始 3.3 秒');
+  assert.equal(placeWords(62.4, 'en'), 'Your recording starts at 1:02 of the song');
+  assert.equal(placeWords(0.01, 'zh-CN'), '录像和歌曲同时开始');
+  assert.equal(agreementWords(22, 39, 'zh-CN'), '录像只有约一半与这个位置吻合');
+  assert.equal(agreementWords(38, 39, 'en'), 'most of the recording fits this place');
+  assert.equal(agreementWords(3, 39, 'en'), 'only a small part of the recording fits this place');
+  assert.equal(agreementWords(undefined, undefined, 'en'), '');
+  assert.equal(segmentWords({ danceStart: 4, danceEnd: 40, offsetSeconds: 58 }, 'en'), '0:04–0:40 of your video, song from 1:02');
 });

@@ -24,8 +24,11 @@ export function formatClock(seconds: number): string {
 
 export type ConfidenceLevel = 'high' | 'fair' | 'low';
 
+/** Below this calibrated probability (or when ambiguous) the page says first that it is not sure. */
+export const DOUBT_LINE = 0.8;
+
 export function confidenceLevel(confidence: number): ConfidenceLevel {
-  if (confidence >= 0.75) return 'high';
+  if (confidence >= DOUBT_LINE) return 'high';
   if (confidence >= 0.45) return 'fair';
   return 'low';
 }
@@ -68,4 +71,38 @@ export function formatExpiry(expiresAt: string | null, now: number, lang: Lang):
   if (hours >= 48) return `expires in ${Math.floor(hours / 24)} days`;
   if (hours >= 1) return `expires in ${Math.floor(hours)} h`;
   return `expires in ${Math.max(1, Math.floor(ms / 60_000))} min`;
+}
+
+/** Not sure enough to show one answer as the answer (older jobs have no `ambiguous`: confidence alone). */
+export function isDoubtful(alignment: { confidence: number; ambiguous?: boolean } | null | undefined): boolean {
+  if (!alignment) return false;
+  return alignment.ambiguous === true || !(alignment.confidence >= DOUBT_LINE);
+}
+
+/** Where the recording sits in the song, for a teacher: "starts 3.3 s before the song" / "starts at 1:02 of the song". */
+export function placeWords(offsetSeconds: number, lang: Lang): string {
+  if (offsetSeconds < -0.05) {
+    const s = (-offsetSeconds).toFixed(1);
+    return lang === 'zh-CN' ? `录像比歌曲早开始 ${s} 秒` : `Your recording starts ${s} s before the song`;
+  }
+  const at = offsetSeconds < 0.05 ? null : formatClock(offsetSeconds);
+  if (lang === 'zh-CN') return at ? `录像从歌曲的 ${at} 处开始` : '录像和歌曲同时开始';
+  return at ? `Your recording starts at ${at} of the song` : 'Your recording and the song start together';
+}
+
+/** How much of the recording backs the found place, in words rather than "22 of 39 checks". */
+export function agreementWords(used: number | undefined, total: number | undefined, lang: Lang): string {
+  if (!total || used === undefined) return '';
+  const share = used / total;
+  const level = share >= 0.7 ? 'most' : share >= 0.4 ? 'half' : 'few';
+  if (lang === 'zh-CN') return { most: '录像的大部分都与这个位置吻合', half: '录像只有约一半与这个位置吻合', few: '录像只有一小部分与这个位置吻合' }[level];
+  return { most: 'most of the recording fits this place', half: 'only about half of the recording fits this place', few: 'only a small part of the recording fits this place' }[level];
+}
+
+/** One run-through: "0:04–0:40 of your video, song from 1:02". */
+export function segmentWords(segment: { danceStart: number; danceEnd: number; offsetSeconds: number; speed?: number }, lang: Lang): string {
+  const from = formatClock(segment.danceStart);
+  const to = formatClock(segment.danceEnd);
+  const song = formatClock(Math.max(0, segment.offsetSeconds + (segment.speed ?? 1) * segment.danceStart));
+  return lang === 'zh-CN' ? `录像 ${from}–${to}，歌曲从 ${song} 起` : `${from}–${to} of your video, song from ${song}`;
 }

@@ -43,6 +43,13 @@ export const crashJob = testHandler<{ mode: 'exit' | 'oom' }, never>('crashJob',
   process.exit(3);
 });
 
+/** A poison job: kills the worker process that runs it (its parent), every time, as a job that crashes the machine would. */
+export const poisonJob = testHandler<Raw, never>('poisonJob', async () => {
+  process.kill(process.ppid, 'SIGKILL');
+  await sleep(60_000);
+  throw new Error('the worker survived');
+});
+
 /** Throws `code` on attempts before `okFromAttempt` (never succeeds when it is 0). */
 export const failJob = testHandler<{ code: 'NO_MATCH' | 'PROCESSING_FAILED'; okFromAttempt?: number }, { attempt: number }>('failJob', async (ctx) => {
   const ok = ctx.input.okFromAttempt ?? 0;
@@ -84,6 +91,7 @@ export const TEST_LIMITS = {
   'test.fail': base,
   'test.ffmpeg': { ...base, timeLimitMs: 1_500, maxAttempts: 2 },
   'test.stages': base,
+  'test.poison': base,
 } satisfies Record<string, JobLimits>;
 
 export const TEST_TYPES: JobTypeRegistry = {
@@ -92,4 +100,5 @@ export const TEST_TYPES: JobTypeRegistry = {
   'test.fail': { handler: failJob, limits: TEST_LIMITS['test.fail'] },
   'test.ffmpeg': { handler: ffmpegJob, limits: TEST_LIMITS['test.ffmpeg'] },
   'test.stages': { handler: stagesJob, limits: TEST_LIMITS['test.stages'] },
+  'test.poison': { handler: poisonJob, limits: TEST_LIMITS['test.poison'] },
 };

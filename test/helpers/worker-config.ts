@@ -1,6 +1,7 @@
 // Job system settings of the test worker processes (worker-process.ts), shared with the tests that
 // open the same data directory to submit jobs and check them.
 import { join } from 'node:path';
+import { JOB_TYPES } from '../../src/jobs/index.ts';
 import type { JobSystemConfig } from '../../src/jobs/index.ts';
 import { TEST_TYPES } from './job-types.ts';
 
@@ -17,8 +18,10 @@ export function workerConfig(dir: string, kind: 'test' | 'product'): JobSystemCo
     tmpRoot: join(dir, 'work'),
     ...(kind === 'test'
       ? { types: TEST_TYPES, limits: { 'test.ffmpeg': { timeLimitMs: 60_000 } } }
-      // Every kill -9 while a job runs costs it an attempt: allow plenty so kills alone never fail it.
-      : { limits: { 'beatsync.sync': { maxAttempts: 100 } } }),
+      // Production settings (maxAttempts 3, maxInterruptions 10): kills are interruptions, not attempts.
+      // One slot, so a kill interrupts one job rather than two (every job sees fewer of the 22 kills).
+      // Plus the poison type, which kills the worker that runs it.
+      : { concurrency: 1, types: { ...JOB_TYPES, 'test.poison': TEST_TYPES['test.poison'] } }),
   };
 }
 

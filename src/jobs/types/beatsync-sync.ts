@@ -6,7 +6,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BeatSyncError } from '../../errors.ts';
 import { analyzeFiles, buildReport, ENGINE_VERSION, renderWithDetails } from '../../pipeline/index.ts';
-import type { Analysis, SyncReport, VariantName } from '../../pipeline/types.ts';
+import { estimateCompactSeconds } from '../../pipeline/compact.ts';
+import type { Analysis, ClipSegment, CompactLongSide, RequestedVariant, SyncReport, VariantName } from '../../pipeline/types.ts';
 import { outputKey, uploadDataKey } from '../../storage/types.ts';
 import type { UploadMeta } from '../../storage/types.ts';
 import type { JobContext, JobTypeHandler, UploadMap } from '../job-type.ts';
@@ -14,7 +15,7 @@ import type { JobContext, JobTypeHandler, UploadMap } from '../job-type.ts';
 export interface SyncJobInput {
   danceFileId: string;
   bgmFileId: string;
-  options: { variants?: VariantName[]; nudgeMs?: number };
+  options: { variants?: RequestedVariant[]; nudgeMs?: number; compactLongSide?: CompactLongSide };
 }
 
 export interface SyncJobVariant {
@@ -24,6 +25,12 @@ export interface SyncJobVariant {
   sizeBytes: number;
   durationSeconds: number;
   flagged?: boolean;
+  /** Run-through clips: 1 = `trimmed`, 2 = `trimmed-2`, … */
+  clip?: number;
+  segment?: ClipSegment;
+  /** `compact`'s picture size. */
+  width?: number;
+  height?: number;
 }
 
 export interface SyncJobResult {
@@ -31,7 +38,9 @@ export interface SyncJobResult {
   report: SyncReport;
 }
 
-const VARIANTS: readonly VariantName[] = ['trimmed', 'full', 'alternate'];
+/** What a job may ask for (`trimmed` brings one clip per run-through: trimmed, trimmed-2, …). */
+const VARIANTS: readonly RequestedVariant[] = ['trimmed', 'full', 'alternate', 'compact'];
+const COMPACT_LONG_SIDES: readonly CompactLongSide[] = [1280, 1920];
 /** Ids are made by the product; this keeps a forged one from walking out of uploads/. */
 const FILE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const MAX_NUDGE_MS = 10_000;
@@ -65,7 +74,7 @@ export function parseSyncInput(raw: unknown): SyncJobInput {
     if (key === 'variants') {
       if (!Array.isArray(value) || value.length === 0) throw bad('options.variants must be a non-empty list');
       for (const v of value) {
-        if (!VARIANTS.includes(v as VariantName)) throw bad(`unknown variant "${String(v)}" (use ${VARIANTS.join(', ')})`);
+        if (!VARIANTS.includes(v as RequestedVariant)) throw bad(`unknown variant "${String(v)}" (use ${VARIANTS.join(', ')})`);
       }
       // Order and repeats do not change the work, so they must not change the cache key either.
       options.variants = VARIANTS.filter((v) => value.includes(v));
@@ -74,6 +83,9 @@ export function parseSyncInput(raw: unknown): SyncJobInput {
         throw bad(`options.nudgeMs must be a number of milliseconds within ±${MAX_NUDGE_MS}`);
       }
       if (value !== 0) options.nudgeMs = value;
+    } else if (key === 'compactLongSide') {
+      if (!COMPACT_LONG_SIDES.includes(value as CompactLongSide)) throw bad(`options.compactLongSide must be ${COMPACT_LONG_SIDES.join(' or ')}`);
+      if (value !== 1280) options.compactLongSide = value as CompactLongSide;
     } else {
       throw bad(`unknown option "${key}"`);
     }
@@ -103,6 +115,8 @@ function syncCacheKey(input: SyncJobInput, uploads: UploadMap): string {
     bgm: uploadOf(uploads, input.bgmFileId).sha256,
     variants: input.options.variants ?? null,
     nudgeMs: input.options.nudgeMs ?? 0,
+    // Only when set, so the keys of jobs without it stay what they were.
+    ...(input.options.compactLongSide ? { compactLongSide: input.options.compactLongSide } : {}),
   });
   return createHash('sha256').update(material).digest('hex');
 }
@@ -111,8 +125,13 @@ function syncCacheKey(input: SyncJobInput, uploads: UploadMap): string {
 function estimateSyncSeconds(input: SyncJobInput, uploads: UploadMap): number {
   const dance = uploadOf(uploads, input.danceFileId).durationSeconds;
   const bgm = uploadOf(uploads, input.bgmFileId).durationSeconds;
-  const variants = input.options.variants?.length ?? 2;
-  return Math.round((2 + 0.04 * bgm + 0.06 * dance + 0.03 * dance * variants) * 10) / 10;
+  const asked = input.options.variants ?? ['trimmed', 'full'];
+  const copies = asked.filter((v) => v !== 'compact').length;
+  let seconds = 2 + 0.04 * bgm + 0.06 * dance + 0.03 * dance * Math.max(1, copies);
+  const video = uploadOf(uploads, input.danceFileId).media.video[0];
+  // compact re-encodes every frame: its cost grows with the pixels (at most the whole dance is trimmed).
+  if (asked.includes('compact') && video) seconds += estimateCompactSeconds(dance, video.width, video.height, input.options.compactLongSide);
+  return Math.round(seconds * 10) / 10;
 }
 
 async function runSync(ctx: JobContext<SyncJobInput>): Promise<SyncJobResult> {
@@ -134,8 +153,9 @@ async function runSync(ctx: JobContext<SyncJobInput>): Promise<SyncJobResult> {
   const outDir = join(ctx.tmpDir, 'out');
   await mkdir(outDir, { recursive: true });
   const nudgeMs = input.options.nudgeMs ?? 0;
+  const { variants: asked, compactLongSide } = input.options;
   const rendered = await renderWithDetails(dancePath, bgmPath, analysis, outDir, {
-    signal, onProgress, threads, variants: input.options.variants, nudgeMs, workDir: ctx.tmpDir,
+    signal, onProgress, threads, variants: asked, nudgeMs, compactLongSide, workDir: ctx.tmpDir,
   });
 
   ctx.progress({ percent: 98, stage: 'finish', message: 'storing outputs' });
@@ -144,6 +164,8 @@ async function runSync(ctx: JobContext<SyncJobInput>): Promise<SyncJobResult> {
     const stored = await ctx.files.putFile(outputKey(ctx.jobId, v.file), join(outDir, v.file));
     const entry: SyncJobVariant = { variant: v.variant, file: v.file, key: stored.key, sizeBytes: stored.size, durationSeconds: v.durationSeconds };
     if (v.flagged) entry.flagged = true;
+    if (v.clip !== undefined) Object.assign(entry, { clip: v.clip, segment: v.segment });
+    if (v.width !== undefined) Object.assign(entry, { width: v.width, height: v.height });
     variants.push(entry);
   }
   const timings = { ...analysis.timings, ...rendered.timings };

@@ -3,29 +3,48 @@
 //
 // Access: these routes need no token. Without one they run in "legacy" mode (owner null): a legacy caller sees
 // only legacy uploads and tasks, never a token's. The trade-off: legacy things are shared by all legacy callers,
-// so the unguessable 22-character ids are the only protection, and the per-token quotas do not apply (the per-IP
-// rate limit does). With a token, the routes act for that token like the new API.
+// so the unguessable 22-character ids are the only protection. With a token (header or `?access_token=`), the
+// routes act for that token like the new API, and still see legacy things: a client that made a task before it
+// had a token keeps it (anyone may read legacy things anyway, so this gives a token holder nothing new).
+//
+// Job caps: with a token, /api/process applies the same per-owner live-job quota as POST /api/jobs. Legacy
+// callers share one owner, so they are capped per client IP instead (`--quota-jobs-ip`). The job record has no
+// field for the IP, so a legacy job carries it, as a keyed hash, in its idempotency key (`legacy-ip:<hash>:<random>`):
+// durable, shared by every API node, and never matching another submit.
+//
+// Language: the old service spoke Chinese, and its clients show `message` as is: without an Accept-Language
+// header these routes answer in zh-CN.
 //
 // What `modular_status` and `v2_status` hold: the old service rendered two versions separately; here one job
 // renders both, as the `trimmed` (modular) and `full` (v2) variants. Each field is that variant's status in the
 // old vocabulary: "pending" while the task waits, "processing" while it runs, "success" when the task succeeded
 // and that variant's file exists, "failed" when the task failed or was cancelled (or the variant is missing).
+import { createHmac, randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BeatSyncError, messageFor } from '../../errors.ts';
+import { BeatSyncError, messageFor, toBeatSyncError } from '../../errors.ts';
 import type { Lang } from '../../errors.ts';
-import type { JobState } from '../../jobs/types.ts';
+import type { JobState, JobStore } from '../../jobs/types.ts';
 import { checkDanceInput } from '../../media/index.ts';
 import type { VariantName } from '../../pipeline/types.ts';
-import { uploadDataKey, uploadMetaKey } from '../../storage/types.ts';
+import { quotaMarkerKey, uploadDataKey, uploadMetaKey } from '../../storage/types.ts';
 import type { UploadMeta } from '../../storage/types.ts';
 import { sendVariant } from './downloads.ts';
-import { errorResponses, jobIdParams, loadOwnJob, SYNC_JOB_TYPE } from './job-view.ts';
+import { checkJobQuota } from './jobs.ts';
+import { errorResponses, jobIdParams, SYNC_JOB_TYPE } from './job-view.ts';
 import type { SyncInput, SyncJob } from './job-view.ts';
 
 type LegacyType = 'dance' | 'bgm';
 type OldStatus = 'pending' | 'processing' | 'success' | 'failed';
 
 const VERSION_VARIANT: Record<'modular' | 'v2', VariantName> = { modular: 'trimmed', v2: 'full' };
+/** Prefix of the idempotency key that tags a legacy job with its client (see the top of this file). */
+const LEGACY_IP_KEY = 'legacy-ip:';
+/** A job cap answer (429/503) tells the client when to come back. */
+const CAP_RETRY_AFTER_SECONDS = 60;
+
+/** The old service fell back to modular for any other `version`. */
+const variantOfVersion = (version: string | undefined): VariantName => (version?.trim().toLowerCase() === 'v2' ? VERSION_VARIANT.v2 : VERSION_VARIANT.modular);
+const downloadUrl = (id: string, version: 'modular' | 'v2'): string => `/api/download/${encodeURIComponent(id)}?version=${version}`;
 
 const OLD_STATUS: Record<JobState, OldStatus> = {
   queued: 'pending',
@@ -85,6 +104,12 @@ function legacyTypeOf(value: string | undefined): LegacyType {
 }
 
 export default async function compatRoutes(app: FastifyInstance): Promise<void> {
+  // Runs after the auth hook, which set request.lang from the header (or 'en'). `*` states no preference either.
+  app.addHook('onRequest', async (request) => {
+    const wanted = request.headers['accept-language']?.trim();
+    if (!wanted || wanted === '*') request.lang = 'zh-CN';
+  });
+
   // The old client posted /api/process as an HTML form. Fastify parses JSON only; this parser is local to this plugin.
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) {
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: app.config.bodyLimitBytes }, (_request, body, done) => {
@@ -126,23 +151,27 @@ export default async function compatRoutes(app: FastifyInstance): Promise<void> 
     let fileType: LegacyType | undefined;
     let meta: UploadMeta | undefined;
     const limits = { fileSize: app.config.maxUploadBytes + 1, files: 1, fields: 8, fieldSize: 1024, parts: 10, headerPairs: 16, headerSize: 8 * 1024 };
-    for await (const part of request.parts({ limits })) {
-      if (part.type === 'file') {
-        if (part.fieldname !== 'file' || meta) {
-          part.file.resume(); // not ours: read past it
-          continue;
+    try {
+      for await (const part of request.parts({ limits })) {
+        if (part.type === 'file') {
+          // The old web page names it `file`; wx.uploadFile lets the caller choose: the first file part is the upload.
+          if (meta) {
+            part.file.resume();
+            continue;
+          }
+          meta = await app.uploads.save(part.file, { owner: request.owner, filename: part.filename, legacyType: fileType });
+        } else if (part.fieldname === 'file_type') {
+          const type = legacyTypeOf(stringField(part));
+          if (meta && !fileType) await applyLateType(app, meta, type);
+          fileType = type;
         }
-        meta = await app.uploads.save(part.file, { owner: request.owner, filename: part.filename, legacyType: fileType });
-      } else if (part.fieldname === 'file_type') {
-        const type = legacyTypeOf(stringField(part));
-        if (meta && !fileType) await applyLateType(app, meta, type);
-        fileType = type;
       }
-    }
-    if (!meta) throw new BeatSyncError('BAD_REQUEST', 'the form has no `file`');
-    if (!fileType) {
-      await forget(app, meta.fileId);
-      throw new BeatSyncError('BAD_REQUEST', 'file_type must be "dance" or "bgm"');
+      if (!meta) throw new BeatSyncError('BAD_REQUEST', 'the form has no file');
+      if (!fileType) throw new BeatSyncError('BAD_REQUEST', 'file_type must be "dance" or "bgm"');
+    } catch (err) {
+      // Refused after the file was stored (a bad or missing file_type, too many fields, a broken body): keep nothing.
+      if (meta) await forget(app, meta);
+      throw err;
     }
     reply.removeHeader('connection');
     return { file_id: meta.fileId, file_type: fileType, filename: meta.filename, size: meta.size, message: say('uploaded', request.lang) };
@@ -162,22 +191,29 @@ export default async function compatRoutes(app: FastifyInstance): Promise<void> 
         ...compatErrors,
       },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const fields = await formFields(request);
     const danceFileId = fields.dance_file_id?.trim();
     const bgmFileId = fields.bgm_file_id?.trim();
     if (!danceFileId || !bgmFileId) throw new BeatSyncError('BAD_REQUEST', 'dance_file_id and bgm_file_id are required');
-    for (const id of [danceFileId, bgmFileId]) {
-      try {
-        await app.uploads.get(id, request.owner, request.isAdmin);
-      } catch (err) {
-        if (err instanceof BeatSyncError && err.code === 'NOT_FOUND') throw new BeatSyncError('FILE_NOT_FOUND', `upload ${id}`);
-        throw err;
+    for (const id of [danceFileId, bgmFileId]) await checkUpload(app, request, id);
+    let idempotencyKey: string | null = null;
+    try {
+      if (request.owner !== null) {
+        await checkJobQuota(app.system.store, request.owner, request.isAdmin, app.config.quota.runningJobs);
+      } else {
+        const tag = legacyClientTag(app.config.tokenSecret, request.ip);
+        await checkLegacyIpCap(app.system.store, tag, app.config.quota.legacyJobsPerIp);
+        idempotencyKey = `${LEGACY_IP_KEY}${tag}:${randomBytes(12).toString('base64url')}`;
       }
+    } catch (err) {
+      const e = toBeatSyncError(err);
+      if (e.retryable && !reply.hasHeader('retry-after')) reply.header('retry-after', String(e.retryAfterSeconds ?? CAP_RETRY_AFTER_SECONDS));
+      throw e;
     }
     // The old service always made both versions.
     const input: SyncInput = { danceFileId, bgmFileId, options: { variants: ['trimmed', 'full'] } };
-    const { job } = await app.system.submit(SYNC_JOB_TYPE, input, { owner: request.owner, idempotencyKey: null, priority: 0 });
+    const { job } = await app.system.submit(SYNC_JOB_TYPE, input, { owner: request.owner, idempotencyKey, priority: 0 });
     return { task_id: job.id, status: 'pending' as const, message: say('submitted', request.lang) };
   });
 
@@ -196,6 +232,8 @@ export default async function compatRoutes(app: FastifyInstance): Promise<void> 
             progress: { type: 'integer', minimum: 0, maximum: 100 },
             modular_status: { type: 'string', enum: ['pending', 'processing', 'success', 'failed'], description: 'Status of the `modular` (trimmed) version' },
             v2_status: { type: 'string', enum: ['pending', 'processing', 'success', 'failed'], description: 'Status of the `v2` (full) version' },
+            modular_output: { type: 'string', description: 'Download URL of the modular version, once it exists (the old frontend shows its button only then)' },
+            v2_output: { type: 'string', description: 'Download URL of the v2 version, once it exists' },
             error: { type: 'string' },
           },
           required: ['task_id', 'status', 'message', 'progress', 'modular_status', 'v2_status'],
@@ -204,7 +242,7 @@ export default async function compatRoutes(app: FastifyInstance): Promise<void> 
       },
     },
   }, async (request) => {
-    const job = await loadOwnJob(app.system.store, request.params.task_id, request.owner, request.isAdmin);
+    const job = await loadTask(app, request);
     const body: Record<string, unknown> = {
       task_id: job.id,
       status: OLD_STATUS[job.state],
@@ -213,6 +251,8 @@ export default async function compatRoutes(app: FastifyInstance): Promise<void> 
       modular_status: variantStatus(job, 'trimmed'),
       v2_status: variantStatus(job, 'full'),
     };
+    if (body.modular_status === 'success') body.modular_output = downloadUrl(job.id, 'modular');
+    if (body.v2_status === 'success') body.v2_output = downloadUrl(job.id, 'v2');
     if (job.error && OLD_STATUS[job.state] === 'failed') body.error = messageFor(job.error.code, request.lang);
     return body;
   });
@@ -238,22 +278,22 @@ export default async function compatRoutes(app: FastifyInstance): Promise<void> 
       },
     },
   }, async (request) => {
-    const job = await loadOwnJob(app.system.store, request.params.task_id, request.owner, request.isAdmin);
+    const job = await loadTask(app, request);
     const status = OLD_STATUS[job.state];
     const body: Record<string, unknown> = { status: status.toUpperCase(), progress: progressOf(job), message: messageOf(job, request.lang) };
-    if (status === 'success') body.output_file = `/api/download/${encodeURIComponent(job.id)}?version=modular`;
+    if (status === 'success') body.output_file = downloadUrl(job.id, 'modular');
     if (job.error && status === 'failed') body.error = messageFor(job.error.code, request.lang);
     return body;
   });
 
-  app.route<{ Params: { task_id: string }; Querystring: { version?: 'modular' | 'v2' } }>({
+  app.route<{ Params: { task_id: string }; Querystring: { version?: string } }>({
     method: ['GET', 'HEAD'],
     url: '/api/download/:task_id',
     schema: {
       summary: 'Old client: download a version (modular = trimmed, v2 = full), as an attachment',
       tags: ['compat'],
       params: taskParams,
-      querystring: { type: 'object', properties: { version: { type: 'string', enum: ['modular', 'v2'], default: 'modular' } } },
+      querystring: { type: 'object', properties: { version: { type: 'string', maxLength: 64, description: '`modular` (default; also for any unknown value, as before) or `v2`' } } },
       response: {
         200: { description: 'The video', content: { 'video/mp4': { schema: { type: 'string', format: 'binary' } } } },
         206: { description: 'A byte range of it', content: { 'video/mp4': { schema: { type: 'string', format: 'binary' } } } },
@@ -261,26 +301,69 @@ export default async function compatRoutes(app: FastifyInstance): Promise<void> 
       },
     },
     handler: async (request, reply: FastifyReply) => {
-      const job = await loadOwnJob(app.system.store, request.params.task_id, request.owner, request.isAdmin);
-      return sendVariant(app, request, reply, job, VERSION_VARIANT[request.query.version ?? 'modular'], true);
+      const job = await loadTask(app, request);
+      // The old service answered 404 until the file existed.
+      if (job.state !== 'succeeded') throw new BeatSyncError('NOT_FOUND', `the task is ${OLD_STATUS[job.state]}; its files exist once it has succeeded`);
+      return sendVariant(app, request, reply, job, variantOfVersion(request.query.version), true);
     },
   });
 }
 
 /** A file that arrived before its `file_type`: the general checks ran at save; the dance checks run now. */
 async function applyLateType(app: FastifyInstance, meta: UploadMeta, type: LegacyType): Promise<void> {
-  if (type !== 'dance') return;
-  try {
-    checkDanceInput(meta.media, { maxDurationSeconds: app.config.maxDurationSeconds });
-  } catch (err) {
-    await forget(app, meta.fileId);
-    throw err;
-  }
+  if (type === 'dance') checkDanceInput(meta.media, { maxDurationSeconds: app.config.maxDurationSeconds });
 }
 
-async function forget(app: FastifyInstance, fileId: string): Promise<void> {
-  await app.system.files.delete(uploadDataKey(fileId)).catch(() => undefined);
-  await app.system.files.delete(uploadMetaKey(fileId)).catch(() => undefined);
+async function forget(app: FastifyInstance, meta: UploadMeta): Promise<void> {
+  const files = app.system.files;
+  await files.delete(uploadDataKey(meta.fileId)).catch(() => undefined);
+  await files.delete(uploadMetaKey(meta.fileId)).catch(() => undefined);
+  if (meta.owner !== null) await files.delete(quotaMarkerKey(meta.owner, meta.fileId, meta.size)).catch(() => undefined);
+}
+
+/** A task the caller may see: its own, or a legacy one (any caller may read those); anything else is NOT_FOUND. */
+async function loadTask(app: FastifyInstance, request: FastifyRequest<{ Params: { task_id: string } }>): Promise<SyncJob> {
+  const job = await app.system.store.get<SyncInput, SyncJob['result']>(request.params.task_id);
+  if (!job || job.type !== SYNC_JOB_TYPE || !(request.isAdmin || job.owner === request.owner || job.owner === null)) {
+    throw new BeatSyncError('NOT_FOUND', 'task');
+  }
+  return job as SyncJob;
+}
+
+/** The caller's upload, or a legacy one; a missing one is FILE_NOT_FOUND as on POST /api/jobs. */
+async function checkUpload(app: FastifyInstance, request: FastifyRequest, fileId: string): Promise<void> {
+  const owners = request.owner === null ? [null] : [request.owner, null];
+  for (const owner of owners) {
+    try {
+      await app.uploads.get(fileId, owner, request.isAdmin);
+      return;
+    } catch (err) {
+      if (!(err instanceof BeatSyncError && err.code === 'NOT_FOUND')) throw err;
+    }
+  }
+  throw new BeatSyncError('FILE_NOT_FOUND', `upload ${fileId}`);
+}
+
+/** The client's tag in a legacy job's idempotency key: a keyed hash, so the IP itself is not stored. */
+function legacyClientTag(secret: string, ip: string): string {
+  return createHmac('sha256', secret).update(`beatsync-legacy-ip:${ip}`).digest('base64url').slice(0, 16);
+}
+
+/** Per-IP cap on live legacy jobs. Legacy jobs are few (the global queue limit bounds them), so they are counted by listing. */
+async function checkLegacyIpCap(store: JobStore, tag: string, limit: number): Promise<void> {
+  const prefix = `${LEGACY_IP_KEY}${tag}:`;
+  let live = 0;
+  for (const state of ['queued', 'running', 'retrying'] as const) {
+    let cursor: string | null = null;
+    do {
+      const page = await store.list({ owner: null, state, cursor, limit: 500 });
+      live += page.jobs.filter((j) => j.idempotencyKey?.startsWith(prefix)).length;
+      if (live >= limit) {
+        throw new BeatSyncError('TOO_MANY_JOBS', `at most ${limit} tasks without a token may be queued or running per client address`, { retryAfterSeconds: CAP_RETRY_AFTER_SECONDS });
+      }
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
 }
 
 /** Fields of a urlencoded, multipart or JSON body (file parts are skipped). */

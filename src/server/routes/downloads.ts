@@ -5,7 +5,7 @@ import { BeatSyncError } from '../../errors.ts';
 import type { VariantName } from '../../pipeline/types.ts';
 import { outputKey } from '../../storage/types.ts';
 import { bearerSecurity, requireToken } from '../auth.ts';
-import { errorResponses, jobIdParams, loadOwnJob, VARIANTS } from './job-view.ts';
+import { errorResponses, jobIdParams, loadOwnJob, OUTPUT_NAME_PATTERN } from './job-view.ts';
 import type { SyncJob } from './job-view.ts';
 import { contentDisposition, fileStem, serveObject } from './serve-object.ts';
 
@@ -101,7 +101,7 @@ export default async function downloadRoutes(app: FastifyInstance): Promise<void
       security: bearerSecurity,
       params: {
         type: 'object',
-        properties: { ...jobIdParams.properties, variant: { type: 'string', enum: VARIANTS } },
+        properties: { ...jobIdParams.properties, variant: { type: 'string', pattern: OUTPUT_NAME_PATTERN } },
         required: ['id', 'variant'],
       },
       querystring: downloadQuery,

@@ -1,6 +1,7 @@
 // Liveness, readiness (job backend, storage space, ffmpeg) and Prometheus metrics.
 import type { FastifyInstance } from 'fastify';
 import { ffmpegVersion } from '../../media/index.ts';
+import { IGNORE_BAD_TOKEN, requireAdmin } from '../auth.ts';
 
 export type CheckState = 'ok' | 'failed';
 export interface ReadinessCheck {
@@ -9,8 +10,6 @@ export interface ReadinessCheck {
 }
 
 const CHECK_TIMEOUT_MS = 5000;
-/** Below this much free space new uploads could not be taken: not ready. */
-export const MIN_FREE_BYTES = 512 * 1024 * 1024;
 
 async function check(run: () => Promise<string>): Promise<ReadinessCheck> {
   let timer: NodeJS.Timeout | undefined;
@@ -39,8 +38,11 @@ const readySchema = {
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
   const startedAt = Date.now();
 
+  // Node names, free disk and job counts are for operators; whether the node is ready is for anyone (load balancers).
+  const opsGuard = app.config.publicOps ? {} : { preHandler: requireAdmin };
+
   app.get('/api/health', {
-    config: { rateLimit: false },
+    config: { rateLimit: false, ...IGNORE_BAD_TOKEN },
     schema: {
       summary: 'Alive: the process answers',
       tags: ['operations'],
@@ -49,13 +51,14 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
   }, async () => ({ status: 'ok', uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }));
 
   app.get('/api/ready', {
-    config: { rateLimit: false },
+    config: { rateLimit: false, ...IGNORE_BAD_TOKEN },
     schema: {
       summary: 'Ready: the job backend answers, storage has room, ffmpeg runs (503 otherwise)',
+      description: 'The checks\' details only with the admin token (or when the server makes operations routes public).',
       tags: ['operations'],
       response: { 200: readySchema, 503: readySchema },
     },
-  }, async (_request, reply) => {
+  }, async (request, reply) => {
     const [jobs, storage, ffmpeg] = await Promise.all([
       check(async () => {
         const stats = await app.system.store.stats();
@@ -65,16 +68,19 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
         const free = await app.system.files.freeBytes();
         if (free === null) return 'free space unknown';
         const text = `${(free / 2 ** 30).toFixed(1)} GiB free`;
-        if (free < MIN_FREE_BYTES) throw new Error(`only ${text}`);
+        // Below this much free space new uploads could not be taken: not ready.
+        if (free < app.config.minFreeDisk.readyBytes) throw new Error(`only ${text}`);
         return text;
       }),
       check(async () => `ffmpeg ${await ffmpegVersion()}`),
     ]);
     const ready = jobs.state === 'ok' && storage.state === 'ok' && ffmpeg.state === 'ok';
-    return reply.code(ready ? 200 : 503).send({ ready, checks: { jobs, storage, ffmpeg } });
+    reply.code(ready ? 200 : 503);
+    return reply.send(app.config.publicOps || request.isAdmin ? { ready, checks: { jobs, storage, ffmpeg } } : { ready });
   });
 
   app.get('/metrics', {
+    ...opsGuard,
     config: { rateLimit: false },
     schema: { summary: 'Prometheus metrics of this node', tags: ['operations'], produces: ['text/plain'], response: { 200: { type: 'string' } } },
   }, async (_request, reply) => {

@@ -5,15 +5,19 @@ import type { Lang } from '../../errors.ts';
 import type { JobEvent, JobRecord, JobState, JobStore } from '../../jobs/types.ts';
 import { TERMINAL_STATES } from '../../jobs/types.ts';
 import type { SyncJobResult } from '../../jobs/types/beatsync-sync.ts';
-import type { VariantName } from '../../pipeline/types.ts';
+import type { CompactLongSide, RequestedVariant, VariantName } from '../../pipeline/types.ts';
 
 export const SYNC_JOB_TYPE = 'beatsync.sync';
-export const VARIANTS: readonly VariantName[] = ['trimmed', 'full', 'alternate'];
+/** What a job may ask for; `trimmed` brings one clip per run-through (trimmed, trimmed-2, …). */
+export const VARIANTS: readonly RequestedVariant[] = ['trimmed', 'full', 'alternate', 'compact'];
+/** Every output name a result may hold: the requested names and the further run-through clips. */
+export const OUTPUT_NAME_PATTERN = '^(trimmed|full|alternate|compact|trimmed-[1-9][0-9]{0,2})$';
 export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
 
 export interface SyncOptions {
-  variants?: VariantName[];
+  variants?: RequestedVariant[];
   nudgeMs?: number;
+  compactLongSide?: CompactLongSide;
 }
 
 export interface SyncInput {
@@ -41,9 +45,11 @@ export const jobLinks = (id: string) => {
     cancel: `${base}/cancel`,
     retry: `${base}/retry`,
     report: `${base}/outputs/report`,
-    outputs: Object.fromEntries(VARIANTS.map((v) => [v, `${base}/outputs/${v}`])) as Record<VariantName, string>,
+    outputs: Object.fromEntries(VARIANTS.map((v) => [v, outputUrl(id, v)])) as Record<RequestedVariant, string>,
   };
 };
+
+export const outputUrl = (id: string, variant: VariantName): string => `/api/jobs/${encodeURIComponent(id)}/outputs/${variant}`;
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -59,14 +65,20 @@ export function resultView(job: SyncJob, options: { envelopes?: boolean } = {}) 
   if (options.envelopes === false) delete report.envelopes;
   const links = jobLinks(job.id);
   return {
-    variants: (job.result.variants ?? []).map((v) => ({
-      variant: v.variant,
-      sizeBytes: v.sizeBytes,
-      durationSeconds: v.durationSeconds,
-      flagged: v.flagged === true,
-      url: links.outputs[v.variant],
-      downloadUrl: `${links.outputs[v.variant]}?download=1`,
-    })),
+    variants: (job.result.variants ?? []).map((v) => {
+      const url = outputUrl(job.id, v.variant);
+      return {
+        variant: v.variant,
+        sizeBytes: v.sizeBytes,
+        bytes: v.sizeBytes,
+        durationSeconds: v.durationSeconds,
+        flagged: v.flagged === true,
+        url,
+        downloadUrl: `${url}?download=1`,
+        ...(v.clip !== undefined ? { clip: v.clip, segment: v.segment } : {}),
+        ...(v.width !== undefined ? { width: v.width, height: v.height } : {}),
+      };
+    }),
     reportUrl: links.report,
     report,
   };
@@ -86,6 +98,7 @@ export function jobView(job: SyncJob, extra: { lang: Lang; queuePosition: number
     queuePosition: extra.queuePosition,
     attempts: job.attempts,
     maxAttempts: job.maxAttempts,
+    interruptions: job.interruptions,
     estimatedSeconds: job.estimatedSeconds,
     createdAt: iso(job.createdAt),
     startedAt: iso(job.startedAt),
@@ -142,8 +155,12 @@ export const syncOptionsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    variants: { type: 'array', items: { type: 'string', enum: VARIANTS }, minItems: 1, maxItems: 3, uniqueItems: true },
+    variants: {
+      type: 'array', items: { type: 'string', enum: VARIANTS }, minItems: 1, maxItems: VARIANTS.length, uniqueItems: true,
+      description: '`trimmed` gives one clip per run-through (trimmed, trimmed-2, …); `compact` a phone-size H.264 copy of `trimmed`.',
+    },
     nudgeMs: { type: 'number', minimum: -5000, maximum: 5000, description: 'Extra shift (ms) added to the found offset.' },
+    compactLongSide: { type: 'integer', enum: [1280, 1920], description: 'Longest side of `compact` in pixels (default 1280).' },
   },
 } as const;
 
@@ -181,10 +198,19 @@ const resultSchema = nullable({
       items: {
         type: 'object',
         properties: {
-          variant: { type: 'string', enum: VARIANTS },
+          variant: { type: 'string', pattern: OUTPUT_NAME_PATTERN },
           sizeBytes: { type: 'number' },
+          bytes: { type: 'number', description: 'Same as sizeBytes.' },
           durationSeconds: { type: 'number' },
           flagged: { type: 'boolean', description: 'True for `alternate`: the second most plausible alignment.' },
+          clip: { type: 'integer', minimum: 1, description: 'Run-through clips: 1 = `trimmed` (the longest), 2 = `trimmed-2`, …' },
+          segment: {
+            type: 'object',
+            description: 'The stretch a clip follows: dance seconds, and BGM time = offsetSeconds + speed × dance time there.',
+            properties: { danceStart: { type: 'number' }, danceEnd: { type: 'number' }, offsetSeconds: { type: 'number' } },
+          },
+          width: { type: 'integer', description: '`compact`: picture width.' },
+          height: { type: 'integer', description: '`compact`: picture height.' },
           url: { type: 'string', description: 'Inline (for a player, Range-capable).' },
           downloadUrl: { type: 'string', description: 'As an attachment.' },
         },
@@ -207,8 +233,9 @@ export const jobSchema = {
     status: { type: 'string', enum: JOB_STATES },
     progress: progressSchema,
     queuePosition: nullable({ type: 'integer' }),
-    attempts: { type: 'integer' },
+    attempts: { type: 'integer', description: "Runs that ended in the job's own retryable error (or running now)" },
     maxAttempts: { type: 'integer' },
+    interruptions: { type: 'integer', description: 'Runs stopped through no fault of the job (server restart, lost worker, shortage); they do not use attempts' },
     estimatedSeconds: nullable({ type: 'number' }),
     createdAt: dateTime,
     startedAt: dateTime,

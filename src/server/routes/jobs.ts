@@ -4,8 +4,9 @@ import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BeatSyncError } from '../../errors.ts';
 import type { Lang } from '../../errors.ts';
+import { checkOwnerJobs } from '../../jobs/admission.ts';
 import type { JobEvent, JobState, JobStore } from '../../jobs/types.ts';
-import { bearerSecurity, requireToken } from '../auth.ts';
+import { bearerSecurity, requireAdmin, requireToken } from '../auth.ts';
 import {
   acceptedSchema, errorResponses, eventView, isTerminal, JOB_STATES, jobIdParams, jobLinks, jobSchema, jobView, loadOwnJob,
   SYNC_JOB_TYPE, syncOptionsSchema,
@@ -16,8 +17,6 @@ export interface JobRoutesOptions {
   /** Comment lines that keep SSE connections (and proxies) alive; ~15 s. */
   heartbeatMs?: number;
 }
-
-const ACTIVE_STATES: readonly JobState[] = ['queued', 'running', 'retrying'];
 
 interface IdParams { id: string }
 
@@ -184,6 +183,7 @@ export default async function jobRoutes(app: FastifyInstance, opts: JobRoutesOpt
   });
 
   app.get('/api/stats', {
+    ...(app.config.publicOps ? {} : { preHandler: requireAdmin }),
     schema: {
       summary: 'Service statistics: success rate, mean duration, queue depth',
       tags: ['jobs'],
@@ -273,15 +273,10 @@ async function sameKeyJobExists(store: JobStore, owner: string | null, key: stri
   return false;
 }
 
-/** Per-token limit of queued + running jobs (the admin token is exempt). */
+/** Per-token limit of queued, retrying and running jobs: TOO_MANY_JOBS (429, Retry-After); the admin token is exempt. */
 export async function checkJobQuota(store: JobStore, owner: string | null, isAdmin: boolean, limit: number): Promise<void> {
   if (isAdmin) return;
-  let active = 0;
-  for (const state of ACTIVE_STATES) {
-    const res = await store.list({ owner, state, limit: limit + 1 });
-    active += res.jobs.length;
-    if (active >= limit) throw new BeatSyncError('RESOURCE_LIMIT', `at most ${limit} jobs may be queued or running at once`);
-  }
+  await checkOwnerJobs(store, owner, limit);
 }
 
 // A live event reaches every stream of its job as the same object: format it once per language, not once per client.

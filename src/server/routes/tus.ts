@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BeatSyncError } from '../../errors.ts';
 import { bearerSecurity, requireToken } from '../auth.ts';
-import { errorBody } from '../errors.ts';
+import { errorBody, HttpRefusal } from '../errors.ts';
 import { parseUploadMetadata } from '../tus.ts';
 import type { TusInfo, TusUploads } from '../tus.ts';
 
@@ -19,8 +19,10 @@ export default async function tusRoutes(app: FastifyInstance, opts: { tus: TusUp
   const { tus } = opts;
   const maxSize = app.config.maxUploadBytes;
 
-  // PATCH bodies are read by the handler as they arrive, never buffered by a parser.
-  app.addContentTypeParser('application/offset+octet-stream', (_request, _payload, done) => done(null, undefined));
+  // PATCH bodies are read by the handler as they arrive, never buffered by a parser; with no parser refusing
+  // other types first, the handler can answer a wrong Content-Type with the 415 tus asks for.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
   app.addHook('onSend', async (_request, reply) => {
     reply.header('tus-resumable', TUS_VERSION);
   });
@@ -105,7 +107,7 @@ export default async function tusRoutes(app: FastifyInstance, opts: { tus: TusUp
     if (versionRefused(request, reply)) return reply;
     if ((request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() !== 'application/offset+octet-stream') {
       // tus asks for 415 here (our code says why; the status is the protocol's).
-      return reply.code(415).send(errorBody(new BeatSyncError('BAD_REQUEST', 'Content-Type must be application/offset+octet-stream'), request.lang));
+      throw new HttpRefusal('BAD_REQUEST', 415, 'Content-Type must be application/offset+octet-stream');
     }
     const offsetText = request.headers['upload-offset'];
     if (typeof offsetText !== 'string' || !/^\d{1,16}$/.test(offsetText)) throw new BeatSyncError('BAD_REQUEST', 'Upload-Offset is required');
@@ -129,7 +131,7 @@ export default async function tusRoutes(app: FastifyInstance, opts: { tus: TusUp
     if (versionRefused(request, reply)) return reply;
     const info = await tus.get((request.params as { id: string }).id, request);
     if (info.fileId) throw new BeatSyncError('CONFLICT', 'the upload is complete; it is now a normal upload');
-    await tus.remove(info.id);
+    await tus.remove(info.id, info);
     return reply.code(204).send();
   });
 }

@@ -49,7 +49,7 @@ export default async function uploadRoutes(app: FastifyInstance): Promise<void> 
   app.post('/api/uploads', {
     preHandler: requireToken,
     schema: {
-      summary: 'Upload a dance video or a music file (multipart/form-data, one file part)',
+      summary: 'Upload a dance video or a music file (multipart/form-data, one file part under any field name)',
       description:
         'The file is streamed to storage with its size limit enforced while it arrives, hashed, probed and checked. ' +
         'Use `purpose` to apply the dance (needs picture and sound) or music (needs sound) checks now. ' +
@@ -59,7 +59,8 @@ export default async function uploadRoutes(app: FastifyInstance): Promise<void> 
       consumes: ['multipart/form-data'],
       querystring: {
         type: 'object',
-        properties: { purpose: { type: 'string', enum: ['dance', 'bgm'] } },
+        // access_token: the token for clients that cannot set headers (read by the auth hook, listed so it is allowed).
+        properties: { purpose: { type: 'string', enum: ['dance', 'bgm'] }, access_token: { type: 'string' } },
         additionalProperties: false,
       },
       response: { 201: { $ref: 'Upload#' }, ...errors },
