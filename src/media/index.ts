@@ -10,7 +10,7 @@ export { BGM_MAX_SECONDS, DANCE_MAX_SECONDS, DANCE_VIDEO_CODECS, checkBgmInput, 
 export type { DanceInput, InputLimits } from './validate.ts';
 export { decodeAudio } from './decode.ts';
 export type { DecodeOptions } from './decode.ts';
-export { listVideoPackets } from './packets.ts';
-export type { PacketOptions, VideoPacket } from './packets.ts';
+export { listVideoPackets, probeOutputHead } from './packets.ts';
+export type { OutputHead, PacketOptions, VideoPacket } from './packets.ts';
 export { ffmpegVersion, hasEncoder } from './tools.ts';
 export { errorFromExit } from './stderr.ts';

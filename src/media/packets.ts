@@ -67,3 +67,39 @@ export function parsePackets(text: string): VideoPacket[] {
   }
   return packets;
 }
+
+export interface OutputHead {
+  /** Start time (s) of each stream by type: the first of that type, null when absent. */
+  videoStart: number | null;
+  audioStart: number | null;
+  /** The first video stream's packets up to `toSeconds`, in decode order. */
+  videoPackets: VideoPacket[];
+}
+
+/**
+ * One ffprobe for the after-write check of a file we made: the streams' start times and the first
+ * video packets (a full probe plus a packet listing would start two).
+ */
+export async function probeOutputHead(path: string, options: { toSeconds: number; signal?: AbortSignal; timeoutMs?: number }): Promise<OutputHead> {
+  const { stdout } = await runFfprobe([
+    '-show_entries', 'stream=index,codec_type,start_time:packet=stream_index,pts_time,dts_time,duration_time,flags',
+    '-read_intervals', `%${options.toSeconds.toFixed(6)}`,
+    '-of', 'json',
+    ...inputArgs(path),
+  ], { signal: options.signal, timeoutMs: options.timeoutMs ?? 60_000, maxOutputBytes: 16 * 1024 * 1024 });
+  const parsed = JSON.parse(stdout) as {
+    streams?: { index: number; codec_type?: string; start_time?: string }[];
+    packets?: { stream_index: number; pts_time?: string; dts_time?: string; duration_time?: string; flags?: string }[];
+  };
+  const streams = parsed.streams ?? [];
+  const video = streams.find((s) => s.codec_type === 'video');
+  const audio = streams.find((s) => s.codec_type === 'audio');
+  const start = (s: { start_time?: string } | undefined) => {
+    const t = Number.parseFloat(s?.start_time ?? '');
+    return s ? (Number.isFinite(t) ? t : 0) : null;
+  };
+  const lines = (parsed.packets ?? [])
+    .filter((p) => video !== undefined && p.stream_index === video.index)
+    .map((p) => `pts_time=${p.pts_time ?? ''}|dts_time=${p.dts_time ?? ''}|duration_time=${p.duration_time ?? ''}|flags=${p.flags ?? ''}`);
+  return { videoStart: start(video), audioStart: start(audio), videoPackets: parsePackets(lines.join('\n')) };
+}

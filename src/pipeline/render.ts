@@ -6,18 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Alignment } from '../align/types.ts';
 import { BeatSyncError, toBeatSyncError } from '../errors.ts';
-import { checkBgmInput, checkDanceInput, fileUrl, hasEncoder, inputArgs, listVideoPackets, probeMedia, runFfmpeg } from '../media/index.ts';
+import { checkBgmInput, checkDanceInput, fileUrl, hasEncoder, inputArgs, listVideoPackets, probeOutputHead, runFfmpeg } from '../media/index.ts';
 import type { AudioStreamInfo, MediaInfo, VideoStreamInfo } from '../media/types.ts';
 import {
   AUDIO_ENCODER_ARGS,
-  MIX_PCM_ARGS,
-  OUTPUT_SAMPLE_RATE,
   canCopyVideo,
   cleanEndCut,
   inputDurationFor,
   keyframeAtOrBefore,
   metadataArgs,
-  mixSliceGraph,
   secondsArg,
   videoCodecArgs,
 } from './plan.ts';
@@ -39,8 +36,13 @@ const HEAD_SECONDS = 1;
  * machine; each ffmpeg costs ~60 MB resident, which the 300 MB budget (10-minute 4K) still allows.
  */
 export const RENDER_CONCURRENCY = 2;
-/** The shared mix's share of the render progress, against 1 per variant (it does no encoding). */
-const MIX_SHARE = 0.5;
+/** The shared mix's share of the render progress, against 1 per variant (it does the one AAC encode). */
+const MIX_SHARE = 1;
+/**
+ * AAC packets copied before a variant's first sample: the decoder needs the previous frame (1024
+ * samples) to rebuild the first one exactly; the MP4 edit list hides them.
+ */
+const AAC_PREROLL_SECONDS = 0.05;
 
 export function defaultVariants(analysis: Analysis): VariantName[] {
   return analysis.alternate ? ['trimmed', 'full', 'alternate'] : ['trimmed', 'full'];
@@ -105,7 +107,7 @@ async function renderCopies(
     }
     await mkdir(outDir, { recursive: true });
     collectGarbage();
-    const work = await mkdtemp(join(tmpdir(), 'beatsync-mix-'));
+    const work = await mkdtemp(join(options.workDir ?? tmpdir(), 'beatsync-mix-'));
     try {
       return await renderAll({ dancePath, bgmPath, analysis, outDir, work, wanted, video, danceAudio, bgmAudio, copy, options });
     } finally {
@@ -211,18 +213,21 @@ async function renderAll(plan: RenderPlan): Promise<RenderOutcome> {
   return { variants: results, videoCopied: plan.copy, timings };
 }
 
-/** A mix of the whole dance timeline on disk (MIX_PCM_ARGS): sample 0 is dance time `zeroDance`. */
+/** The sound of the whole dance timeline, encoded once (AAC in MP4): its time 0 is dance time `zeroDance`. */
 interface MixSource {
   path: string;
   zeroDance: number;
 }
 
-/** Renders the sound of the whole dance file (the `full` variant's timeline) once, for several variants to cut from. */
+/**
+ * Renders and encodes the sound of the whole dance file (the `full` variant's timeline) once; the
+ * variants copy their span of its AAC packets instead of each encoding their own.
+ */
 async function renderMix(plan: RenderPlan, alignment: Alignment, signal: AbortSignal, progress: (f: number) => void): Promise<MixSource> {
   const dance = plan.analysis.dance;
   const zeroDance = dance.startTime - plan.danceAudio.startTime;
   const durationSeconds = dance.durationSeconds;
-  const path = join(plan.work, `mix-${randomBytes(4).toString('hex')}.f32`);
+  const path = join(plan.work, `mix-${randomBytes(4).toString('hex')}.m4a`);
   const graph = timelineSoundGraph({
     zeroDance, roomZeroDance: 0, durationSeconds, alignment, mapping: (line) => musicMapping(plan, line),
     danceAudioIndex: plan.danceAudio.index, bgmAudioIndex: plan.bgmAudio.index,
@@ -232,7 +237,7 @@ async function renderMix(plan: RenderPlan, alignment: Alignment, signal: AbortSi
       ...inputArgs(plan.dancePath),
       ...inputArgs(plan.bgmPath),
       '-filter_complex', graph,
-      '-map', '[aout]', '-c:a', 'pcm_f32le', ...MIX_PCM_ARGS, '-y', path,
+      '-map', '[aout]', ...AUDIO_ENCODER_ARGS, '-f', 'mp4', '-y', path,
     ],
     {
       signal,
@@ -370,11 +375,19 @@ function ffmpegArgs(job: VariantJob, cut: VideoCut, zeroDance: number, durationS
   if (cut.inputDuration !== null) seekArgs.push('-t', secondsArg(cut.inputDuration));
   danceInput.splice(danceInput.length - 2, 0, ...seekArgs);
   let soundArgs: string[];
+  let soundOut: string[];
   if (mix) {
-    // Our own file, raw PCM: only the file protocol and this demuxer.
-    const fromSample = Math.round((zeroDance - mix.zeroDance) * OUTPUT_SAMPLE_RATE);
-    const totalSamples = Math.max(1, Math.round(durationSeconds * OUTPUT_SAMPLE_RATE));
-    soundArgs = ['-protocol_whitelist', 'file', ...MIX_PCM_ARGS, '-i', fileUrl(mix.path), '-filter_complex', mixSliceGraph(fromSample, totalSamples)];
+    // Our own AAC file, copied: packets from a little before this variant's first sample, shifted so
+    // that sample lands at output time 0 (ffmpeg keeps the earlier ones at negative times with
+    // -copypriorss and the MP4 muxer hides them in the edit list, exact to the sample).
+    const from = zeroDance - mix.zeroDance;
+    const seek = Math.max(0, from - AAC_PREROLL_SECONDS);
+    soundArgs = [
+      '-protocol_whitelist', 'file', '-format_whitelist', 'mov',
+      ...(seek > 0 ? ['-ss', secondsArg(seek)] : []),
+      '-itsoffset', secondsArg(seek - from), '-t', secondsArg(durationSeconds), '-i', fileUrl(mix.path),
+    ];
+    soundOut = ['-map', '1:a:0', '-c:a', 'copy', '-copypriorss:a', '1'];
   } else {
     const graph = timelineSoundGraph({
       zeroDance,
@@ -386,13 +399,14 @@ function ffmpegArgs(job: VariantJob, cut: VideoCut, zeroDance: number, durationS
       bgmAudioIndex: bgmAudio.index,
     });
     soundArgs = [...inputArgs(job.bgmPath), '-filter_complex', graph];
+    soundOut = ['-map', '[aout]', ...AUDIO_ENCODER_ARGS];
   }
   return [
     ...danceInput,
     ...soundArgs,
-    '-map', `0:${video.index}`, '-map', '[aout]',
+    '-map', `0:${video.index}`,
     ...videoCodecArgs(video.codec, copy),
-    ...AUDIO_ENCODER_ARGS,
+    ...soundOut,
     '-sn', '-dn', '-max_muxing_queue_size', '4096',
     ...metadataArgs(analysis.dance.tags),
     '-movflags', '+faststart',
@@ -405,18 +419,16 @@ function ffmpegArgs(job: VariantJob, cut: VideoCut, zeroDance: number, durationS
  * packets landed compared with the same packets in the input, minus where the sound really starts.
  */
 async function measureSyncError(job: VariantJob, cut: PlannedCut, outPath: string): Promise<number> {
-  const outInfo = await probeMedia(outPath, { signal: job.options.signal });
-  const audioShift = outInfo.audio[0]?.startTime ?? 0;
-  const outVideo = outInfo.video[0];
-  if (!outVideo) throw new BeatSyncError('PROCESSING_FAILED', 'the output has no video stream');
+  // One ffprobe: the streams' start times and the first second of video packets.
+  const out = await probeOutputHead(outPath, { toSeconds: HEAD_SECONDS, signal: job.options.signal });
+  const audioShift = out.audioStart ?? 0;
+  if (out.videoStart === null) throw new BeatSyncError('PROCESSING_FAILED', 'the output has no video stream');
   if (!job.copy) {
     // Re-encoded frames keep their timestamps (passthrough); the first one is at or after 0.
     return -audioShift;
   }
-  // One ffprobe at a time: each costs ~50 MB of resident memory, beside the encoders.
   const before = cut.head ?? [];
-  const after = await listVideoPackets(outPath, { toSeconds: HEAD_SECONDS, signal: job.options.signal });
-  const videoShift = packetShift(before, after, cut.zeroMedia) ?? outVideo.startTime - (firstPts(before) - cut.zeroMedia);
+  const videoShift = packetShift(before, out.videoPackets, cut.zeroMedia) ?? out.videoStart - (firstPts(before) - cut.zeroMedia);
   return videoShift - audioShift;
 }
 

@@ -42,6 +42,11 @@ export interface RenderOptions extends AnalyzeOptions {
   variants?: VariantName[];
   /** Extra shift in ms added to the found offset (the page's nudge control). */
   nudgeMs?: number;
+  /**
+   * Where this run's temporary files go (the job attempt's private directory, which the start-up
+   * sweep removes after a crash). Without it, a fresh directory under os.tmpdir(), removed at the end.
+   */
+  workDir?: string;
   /** Longest side of `compact` (default 1280). */
   compactLongSide?: CompactLongSide;
 }

@@ -154,7 +154,9 @@ async function runSync(ctx: JobContext<SyncJobInput>): Promise<SyncJobResult> {
   await mkdir(outDir, { recursive: true });
   const nudgeMs = input.options.nudgeMs ?? 0;
   const { variants: asked, compactLongSide } = input.options;
-  const rendered = await renderWithDetails(dancePath, bgmPath, analysis, outDir, { signal, onProgress, threads, variants: asked, nudgeMs, compactLongSide });
+  const rendered = await renderWithDetails(dancePath, bgmPath, analysis, outDir, {
+    signal, onProgress, threads, variants: asked, nudgeMs, compactLongSide, workDir: ctx.tmpDir,
+  });
 
   ctx.progress({ percent: 98, stage: 'finish', message: 'storing outputs' });
   const variants: SyncJobVariant[] = [];
