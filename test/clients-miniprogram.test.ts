@@ -73,6 +73,19 @@ describe('a WeChat mini-program as a client', () => {
     throw new Error('never finished');
   }
 
+  test('wx.request without data: an empty JSON body is no body', async () => {
+    // wx.request sends content-type application/json even when `data` is left out.
+    const session = await wxRequest('/api/session', { method: 'POST' });
+    assert.equal(session.status, 201, session.body.toString());
+    const own = json<{ token: string }>(session).token;
+    const cancel = await wxRequest('/api/jobs/job_0000000000000000/cancel', { method: 'POST', header: { authorization: `Bearer ${own}` } });
+    assert.equal(json<{ error: { code: string } }>(cancel).error.code, 'NOT_FOUND');
+    const broken = await rawRequest(`${api.url}/api/session`, { method: 'POST', headers: { ...WX, 'content-type': 'application/json' }, body: '{"a":' });
+    assert.equal(json<{ error: { code: string } }>(broken).error.code, 'BAD_REQUEST');
+    const signOut = await wxRequest('/api/session', { method: 'DELETE', header: { authorization: `Bearer ${own}` } });
+    assert.ok(signOut.status < 300, signOut.body.toString());
+  });
+
   test('session, uploads under chosen names, job, polling and downloads on the new API', async () => {
     const session = await wxRequest('/api/session', { method: 'POST', data: {} });
     assert.equal(session.status, 201);

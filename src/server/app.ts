@@ -138,6 +138,15 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
   const uploads = createUploadService({ files: system.files, config, metrics });
   const tus = new TusUploads({ files: system.files, uploads, expirySeconds: config.tusExpirySeconds });
 
+  // wx.request and some HTTP libraries send content-type application/json with no body at all: that is no body,
+  // not a broken one (a route that needs a body still says so through its schema).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined);
+    else parseJson(request, body.toString(), done);
+  });
+
   app.decorate('system', system);
   app.decorate('config', config);
   app.decorate('uploads', uploads);
