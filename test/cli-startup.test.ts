@@ -92,6 +92,8 @@ describe('every command\'s --help lists its options with defaults', { concurrenc
       if (line.startsWith('  --help')) continue;
       // A description, then the environment variable.
       assert.match(line, /^ {2}--[a-z0-9-]+ +\S.* \[BEATSYNC_[A-Z0-9_]+\]$/, line);
+      // …and its default, in parentheses.
+      assert.match(line, /\(.+\)/, `no default: ${line}`);
     }
     // Defaults: the ones users ask about.
     assert.match(run.stdout, /--port +.*\(8080\)/);

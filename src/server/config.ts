@@ -101,7 +101,7 @@ const OPTIONS = {
   port: { flag: 'port', env: 'BEATSYNC_PORT', kind: 'int', help: 'TCP port (8080)' },
   host: { flag: 'host', env: 'BEATSYNC_HOST', kind: 'string', help: 'address to listen on (127.0.0.1; 0.0.0.0 for all)' },
   dataDir: { flag: 'data-dir', env: 'BEATSYNC_DATA_DIR', kind: 'string', help: 'data directory (./data)' },
-  concurrency: { flag: 'concurrency', env: 'BEATSYNC_CONCURRENCY', kind: 'int', help: 'jobs run at once' },
+  concurrency: { flag: 'concurrency', env: 'BEATSYNC_CONCURRENCY', kind: 'int', help: 'jobs run at once (half the CPU cores, at least 1)' },
   maxUploadBytes: { flag: 'max-upload-bytes', env: 'BEATSYNC_MAX_UPLOAD_BYTES', kind: 'bytes', help: 'largest upload (1G)' },
   maxDuration: { flag: 'max-duration', env: 'BEATSYNC_MAX_DURATION', kind: 'seconds', help: 'longest media in seconds (1200)' },
   rateWindow: { flag: 'rate-window', env: 'BEATSYNC_RATE_WINDOW', kind: 'seconds', help: 'rate-limit window in seconds (60)' },
