@@ -53,7 +53,7 @@ export async function serve(argv: readonly string[]): Promise<number> {
   if (scale.role === 'worker') {
     const { runWorkerNode } = await import('./worker-node.ts');
     const workerLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => log[level](fields ?? {}, message);
-    return runWorkerNode(system, { nodeId: scale.nodeId, healthPort: scale.healthPort, host: config.host, graceMs: config.shutdownGraceMs }, workerLog);
+    return runWorkerNode(system, { nodeId: scale.nodeId, healthPort: scale.healthPort, host: config.host, graceMs: config.shutdownGraceMs, access: { publicOps: config.publicOps, adminToken: config.adminToken } }, workerLog);
   }
   const { stopOnSignal } = await import('./stop-on-signal.ts');
   const rateLimitRedis = scale.backend === 'redis' && scale.redisUrl ? { url: scale.redisUrl, prefix: scale.redisPrefix } : undefined;

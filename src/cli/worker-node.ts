@@ -1,10 +1,12 @@
 // The worker role's only listener: /api/health (alive), /api/ready (job backend and storage answer) and
-// /metrics (Prometheus, labelled with the node id so a scrape of every node aggregates). No job API.
+// /metrics (Prometheus, labelled with the node id so a scrape of every node aggregates). No job API. As on the
+// API nodes, /metrics and the readiness details need the admin token unless --public-metrics says otherwise.
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { JobSystem } from '../jobs/index.ts';
 import type { JobState } from '../jobs/types.ts';
+import { sameSecret } from '../server/auth.ts';
 import { stopOnSignal } from './stop-on-signal.ts';
 
 const STATES: JobState[] = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
@@ -55,8 +57,14 @@ async function within<T>(work: Promise<T>): Promise<T> {
   }
 }
 
+export interface WorkerListenerAccess {
+  /** /metrics and the readiness details without a token. */
+  publicOps: boolean;
+  adminToken: string | null;
+}
+
 /** Starts the listener; resolves with the server once it listens. */
-export async function startWorkerListener(system: JobSystem, nodeId: string, port: number, host: string): Promise<Server> {
+export async function startWorkerListener(system: JobSystem, nodeId: string, port: number, host: string, access: WorkerListenerAccess): Promise<Server> {
   const registry = workerMetrics(system, nodeId);
   const startedAt = Date.now();
   const server = createServer((req, res) => {
@@ -65,6 +73,8 @@ export async function startWorkerListener(system: JobSystem, nodeId: string, por
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(typeof body === 'string' ? body : JSON.stringify(body));
     };
+    const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const trusted = access.publicOps || (access.adminToken !== null && auth !== undefined && sameSecret(auth, access.adminToken));
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, { error: { code: 'BAD_REQUEST' } });
     if (path === '/api/health') return send(200, { status: 'ok', role: 'worker', node: nodeId, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) });
     if (path === '/api/ready') {
@@ -74,11 +84,12 @@ export async function startWorkerListener(system: JobSystem, nodeId: string, por
           : { state: 'failed', detail: String((r.reason as Error)?.message ?? r.reason).split('\n')[0].slice(0, 200) });
         const checks = { jobs: state(jobs), storage: state(storage) };
         const ready = jobs.status === 'fulfilled' && storage.status === 'fulfilled';
-        send(ready ? 200 : 503, { ready, node: nodeId, checks });
+        send(ready ? 200 : 503, trusted ? { ready, node: nodeId, checks } : { ready });
       });
       return;
     }
     if (path === '/metrics') {
+      if (!trusted) return send(401, { error: { code: 'UNAUTHORIZED', message: 'this route needs the admin token', retryable: false } });
       void registry.metrics().then((text) => send(200, text, registry.contentType), (err: Error) => send(500, err.message, 'text/plain'));
       return;
     }
@@ -98,13 +109,13 @@ export async function startWorkerListener(system: JobSystem, nodeId: string, por
  */
 export async function runWorkerNode(
   system: JobSystem,
-  options: { nodeId: string; healthPort: number; host: string; graceMs: number },
+  options: { nodeId: string; healthPort: number; host: string; graceMs: number; access: WorkerListenerAccess },
   log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void,
 ): Promise<number> {
   let listener: Server | null = null;
   try {
     await system.start();
-    if (options.healthPort > 0) listener = await startWorkerListener(system, options.nodeId, options.healthPort, options.host);
+    if (options.healthPort > 0) listener = await startWorkerListener(system, options.nodeId, options.healthPort, options.host, options.access);
     process.stdout.write(`BeatSync worker ${options.nodeId} running ${system.pool?.concurrency ?? 0} job slots${listener ? `, health on ${options.host}:${options.healthPort}` : ''}\n`);
   } catch (error) {
     process.stderr.write(`beatsync serve: cannot start the worker: ${(error as Error).message}\n`);

@@ -27,7 +27,8 @@ export function verifySessionToken(secret: string, token: string): string | null
   return given.length === expected.length && timingSafeEqual(given, expected) ? parts[1] : null;
 }
 
-function sameSecret(a: string, b: string): boolean {
+/** Constant-time comparison of two secrets of any length. */
+export function sameSecret(a: string, b: string): boolean {
   const x = createHmac('sha256', 'compare').update(a).digest();
   const y = createHmac('sha256', 'compare').update(b).digest();
   return timingSafeEqual(x, y);
