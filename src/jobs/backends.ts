@@ -7,7 +7,6 @@ import type { FileStore } from '../storage/types.ts';
 import type { BackoffConfig } from './backoff.ts';
 import { openFileStore } from './file-spec.ts';
 import type { FileStoreSpec } from './file-spec.ts';
-import { BullMqJobStore } from './bullmq-store.ts';
 import { SqliteJobStore } from './sqlite-store.ts';
 import type { JobStore } from './types.ts';
 
@@ -42,7 +41,7 @@ export interface OpenedBackend {
 
 export async function openBackend(config: BackendConfig): Promise<OpenedBackend> {
   const fileSpec: FileStoreSpec = config.storage ?? { backend: 'local', rootDir: join(config.dataDir, 'files') };
-  const files = openFileStore(fileSpec);
+  const files = await openFileStore(fileSpec);
   const backoff = {
     ...(config.backoff ? { backoff: config.backoff } : {}),
     ...(config.maxInterruptions !== undefined ? { maxInterruptions: config.maxInterruptions } : {}),
@@ -54,6 +53,8 @@ export async function openBackend(config: BackendConfig): Promise<OpenedBackend>
     }
     case 'redis': {
       if (!config.redisUrl) throw new BeatSyncError('BAD_REQUEST', 'the redis backend needs a Redis URL (--redis-url)');
+      // Loaded only here: BullMQ and ioredis are most of an embedded server's start-up otherwise.
+      const { BullMqJobStore } = await import('./bullmq-store.ts');
       const store = await BullMqJobStore.open({ url: config.redisUrl, prefix: config.redisPrefix, ...backoff });
       return { store, files, fileSpec, recoverOnStart: () => store.recoverExpired() };
     }

@@ -54,7 +54,7 @@ async function runAttempt(start: StartMessage): Promise<void> {
     type: start.type,
     attempt: start.attempt,
     input: handler.parseInput(start.input),
-    files: openFileStore(start.files),
+    files: await openFileStore(start.files),
     checkpoints: start.checkpoints,
     saveCheckpoint(stage, data) {
       const seq = ++checkpointSeq;

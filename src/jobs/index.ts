@@ -112,6 +112,7 @@ export async function openJobSystem(config: JobSystemConfig): Promise<JobSystem>
     ? new WorkerPool({
         store,
         files: fileSpec,
+        fileStore: files,
         types,
         concurrency: config.concurrency,
         leaseMs: config.leaseMs,

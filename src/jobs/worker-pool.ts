@@ -7,7 +7,6 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { FileStore } from '../storage/types.ts';
-import { openFileStore } from './file-spec.ts';
 import type { FileStoreSpec } from './file-spec.ts';
 import { attemptDirName, JobRun } from './job-run.ts';
 import type { PoolLog, RunOutcome } from './job-run.ts';
@@ -21,6 +20,8 @@ export interface WorkerPoolOptions {
   store: JobStore;
   /** How job processes reopen the file store. */
   files: FileStoreSpec;
+  /** The same store, opened in this process. */
+  fileStore: FileStore;
   types?: JobTypeRegistry;
   /** Jobs at once; default from cores and free memory (defaultConcurrency). */
   concurrency?: number;
@@ -80,7 +81,7 @@ export class WorkerPool {
     this.tmpRoot = opts.tmpRoot ?? join(tmpdir(), 'beatsync-work');
     this.workerId = opts.workerId ?? `worker-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.log = opts.log ?? (() => {});
-    this.fileStore = openFileStore(opts.files);
+    this.fileStore = opts.fileStore;
   }
 
   get activeCount(): number {
