@@ -258,6 +258,10 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
       (n) => n > 0 && app.log.info({ removed: n }, 'expired resumable uploads removed'),
       (err: unknown) => app.log.warn({ err }, 'sweeping resumable uploads failed'),
     );
+    sessions.prune().then(
+      (n) => n > 0 && app.log.info({ removed: n }, 'expired sessions forgotten'),
+      (err: unknown) => app.log.warn({ err }, 'pruning expired sessions failed'),
+    );
   };
   const timer = setInterval(sweep, options.tusSweepMs ?? SWEEP_MS);
   timer.unref();

@@ -2,6 +2,10 @@
 // token is made and again when it is used (its modification time is the last use, rewritten at most every
 // few minutes), sessions-revoked/<id> marks a revoked session. A session unused for the lifetime is expired.
 // Each node remembers what it read for a few seconds, so a busy token costs no storage round trip per request.
+// prune() deletes the records of expired sessions. A token has no issue time, so a token with no record is
+// one from before lifetimes existed and starts its lifetime at first use; sessions-epoch (written once, when
+// lifetimes began on this store) bounds that: one lifetime after it, a token with no record is expired, which
+// is what makes deleting an expired session's record safe.
 import { Readable } from 'node:stream';
 import type { FileStore } from '../storage/types.ts';
 
@@ -9,6 +13,7 @@ export type SessionState = 'ok' | 'expired' | 'revoked';
 
 const activityKey = (id: string): string => `sessions/${id}`;
 const revokedKey = (id: string): string => `sessions-revoked/${id}`;
+const EPOCH_KEY = 'sessions-epoch';
 
 interface Known {
   lastUsedMs: number;
@@ -35,6 +40,7 @@ export class SessionRegistry {
   private readonly renewMs: number;
   private readonly cacheMs: number;
   private readonly known = new Map<string, Known>();
+  private epochMs: Promise<number> | null = null;
 
   constructor(options: SessionRegistryOptions) {
     this.files = options.files;
@@ -87,7 +93,13 @@ export class SessionRegistry {
     const now = this.now();
     let stored = activity?.mtimeMs ?? null;
     if (stored === null) {
-      // Every token made since lifetimes exist has its record; one from before starts its lifetime with this use.
+      // Every token made since lifetimes exist has its record; one from before starts its lifetime with this
+      // use, unless a whole lifetime has passed since they began (then its record was pruned: expired).
+      if (now - (await this.epoch()) > this.ttlMs) {
+        const known = { lastUsedMs: 0, storedUseMs: 0, revoked: revoked !== null, readAtMs: now };
+        this.remember(id, known);
+        return known;
+      }
       await this.touch(id);
       stored = now;
     }
@@ -95,6 +107,43 @@ export class SessionRegistry {
     const known = { lastUsedMs, storedUseMs: stored, revoked: revoked !== null, readAtMs: now };
     this.remember(id, known);
     return known;
+  }
+
+  /**
+   * Deletes the records of sessions unused for longer than the lifetime (they stay refused: see epoch) and the
+   * revocation marks whose session has no live record left. Returns how many sessions were forgotten.
+   */
+  async prune(): Promise<number> {
+    const now = this.now();
+    await this.epoch();
+    const live = new Set<string>();
+    let removed = 0;
+    for await (const object of this.files.list('sessions/')) {
+      const id = object.key.slice('sessions/'.length);
+      if (now - object.mtimeMs <= this.ttlMs) {
+        live.add(id);
+        continue;
+      }
+      await this.files.delete(object.key);
+      removed++;
+    }
+    for await (const object of this.files.list('sessions-revoked/')) {
+      const id = object.key.slice('sessions-revoked/'.length);
+      if (!live.has(id)) await this.files.delete(object.key);
+    }
+    return removed;
+  }
+
+  /** When lifetimes began on this store (written by the first node to ask). */
+  private epoch(): Promise<number> {
+    this.epochMs ??= (async () => {
+      const stored = await this.files.stat(EPOCH_KEY);
+      if (stored) return stored.mtimeMs;
+      await this.files.put(EPOCH_KEY, Readable.from([Buffer.alloc(0)]));
+      return (await this.files.stat(EPOCH_KEY))?.mtimeMs ?? this.now();
+    })();
+    this.epochMs.catch(() => { this.epochMs = null; });
+    return this.epochMs;
   }
 
   private remember(id: string, known: Known): void {
