@@ -7,7 +7,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { AlignSegment, Alignment } from '../src/align/types.ts';
+import type { Alignment } from '../src/align/types.ts';
+import { alignmentOf, segmentOf } from './helpers/alignment.ts';
+import type { Line } from './helpers/alignment.ts';
 import { BeatSyncError } from '../src/errors.ts';
 import { parseSyncInput } from '../src/jobs/types/beatsync-sync.ts';
 import type { SyncJobResult } from '../src/jobs/types/beatsync-sync.ts';
@@ -34,18 +36,10 @@ let song48k: Float32Array;
 let room48k: Float32Array;
 let analysis: Analysis;
 
-function segment(r: typeof ONE): AlignSegment {
-  return { danceStart: r.from, danceEnd: r.to, offsetSeconds: offsetOf(r), speed: SPEED, driftPpm: (SPEED - 1) * 1e6, confidence: 0.99 };
-}
+const lineOf = (r: typeof ONE): Line => ({ offsetSeconds: offsetOf(r), speed: SPEED, from: r.from, to: r.to, confidence: 0.99 });
 
 /** What the engine reports for this recording: the top level describes `main`, segments list both. */
-function alignment(main: typeof ONE): Alignment {
-  return {
-    offsetSeconds: offsetOf(main), speed: SPEED, driftPpm: (SPEED - 1) * 1e6, confidence: 0.99, matched: true,
-    musicStart: main.from, musicEnd: main.to, candidates: [], ambiguous: false, windowsUsed: 20, windowsTotal: 20,
-    segments: [segment(ONE), segment(TWO)],
-  };
-}
+const alignment = (main: typeof ONE): Alignment => alignmentOf(lineOf(main), { windowsUsed: 20, windowsTotal: 20, segments: [segmentOf(lineOf(ONE)), segmentOf(lineOf(TWO))] });
 
 /** Asserts that output time τ plays song time offset + speed·(danceStart + τ) within 1 ms (and not some other place). */
 function assertMusic(out: Float32Array, v: RenderedVariant, offset: number, taus: number[]): void {

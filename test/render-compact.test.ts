@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Alignment } from '../src/align/types.ts';
+import { alignmentOf } from './helpers/alignment.ts';
 import { BeatSyncError } from '../src/errors.ts';
 import { parseSyncInput, syncJob } from '../src/jobs/types/beatsync-sync.ts';
 import type { UploadMap } from '../src/jobs/job-type.ts';
@@ -30,13 +31,7 @@ let song48k: Float32Array;
 let dance: string;
 let analysis: Analysis;
 
-function alignment(over: Partial<Alignment> = {}): Alignment {
-  return {
-    offsetSeconds: OFFSET, speed: SPEED, driftPpm: (SPEED - 1) * 1e6, confidence: 1, matched: true,
-    musicStart: MUSIC_FROM, musicEnd: MUSIC_TO, candidates: [], windowsUsed: 10, windowsTotal: 10, ambiguous: false,
-    segments: [{ danceStart: MUSIC_FROM, danceEnd: MUSIC_TO, offsetSeconds: OFFSET, speed: SPEED, driftPpm: (SPEED - 1) * 1e6, confidence: 1 }], ...over,
-  };
-}
+const alignment = (over: Partial<Alignment> = {}): Alignment => alignmentOf({ offsetSeconds: OFFSET, speed: SPEED, from: MUSIC_FROM, to: MUSIC_TO }, over);
 
 async function streamFacts(path: string, selector: string, entries: string): Promise<string[]> {
   const { stdout } = await runFfprobe(['-select_streams', selector, '-show_entries', entries, '-of', 'default=nw=1:nk=1', ...inputArgs(path)]);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, after, describe, test } from 'node:test';
 import type { Alignment } from '../src/align/types.ts';
+import { alignmentOf } from './helpers/alignment.ts';
 import { BeatSyncError } from '../src/errors.ts';
 import { inputArgs, listVideoPackets, probeMedia, runFfmpeg, runFfprobe } from '../src/media/index.ts';
 import { ENGINE_VERSION, renderVariants, renderWithDetails, syncFiles } from '../src/pipeline/index.ts';
@@ -26,13 +27,7 @@ let dance: string;
 let song48k: Float32Array;
 let analysis: Analysis;
 
-function alignment(over: Partial<Alignment> = {}): Alignment {
-  return {
-    offsetSeconds: OFFSET, speed: SPEED, driftPpm: (SPEED - 1) * 1e6, confidence: 1, matched: true,
-    musicStart: MUSIC_FROM, musicEnd: MUSIC_TO, candidates: [], windowsUsed: 10, windowsTotal: 10, ambiguous: false,
-    segments: [{ danceStart: MUSIC_FROM, danceEnd: MUSIC_TO, offsetSeconds: OFFSET, speed: SPEED, driftPpm: (SPEED - 1) * 1e6, confidence: 1 }], ...over,
-  };
-}
+const alignment = (over: Partial<Alignment> = {}): Alignment => alignmentOf({ offsetSeconds: OFFSET, speed: SPEED, from: MUSIC_FROM, to: MUSIC_TO }, over);
 
 async function analysisFor(dancePath: string, al: Alignment): Promise<Analysis> {
   return { alignment: al, dance: await probeMedia(dancePath), bgm: await probeMedia(bgm), alternate: null, timings: {} };
