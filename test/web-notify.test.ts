@@ -96,7 +96,7 @@ describe('web page: the notification button', { timeout: 240_000 }, () => {
     await page.waitForSelector('.progress-panel:not([hidden]) .message:has-text("Waiting in line")');
   }
 
-  test('allowed after Sync: the job ending in a hidden tab shows one notification naming both files', async () => {
+  test('allowed after Sync: the job ending in a hidden tab shows one notification naming both files; the result has the phone-size copy', async () => {
     await occupyWorker();
     const { ctx, page } = await phone('en');
     try {
@@ -118,6 +118,13 @@ describe('web page: the notification button', { timeout: 240_000 }, () => {
       await hide(page, false);
       await page.waitForSelector('#player');
       assert.equal(await page.textContent('#job-title'), 'Your video is ready');
+      // A job made by the page has the phone-size copy, right under the lossless download, with its size.
+      const rows = await page.$$eval('.download-list .download-row a.download', (as) => as.map((a) => a.getAttribute('data-variant')));
+      assert.deepEqual(rows.slice(0, 2), ['trimmed', 'compact']);
+      assert.match(await page.textContent('.download-row.compact') ?? '', /\d+(\.\d)? (KB|MB) · \d+p · quick to send/);
+      const compact = await page.request.get(new URL((await page.getAttribute('a.download[data-variant="compact"]', 'href'))!, api.url).toString());
+      assert.equal(compact.status(), 200);
+      assert.equal((await compact.body()).subarray(4, 8).toString('latin1'), 'ftyp', 'an MP4 file');
     } finally {
       await releaseWorker();
       await ctx.close();

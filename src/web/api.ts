@@ -218,10 +218,13 @@ export function sendSyncFeedback(jobId: string, body: { nudgeMs: number | null; 
   return api(`/api/jobs/${encodeURIComponent(jobId)}/feedback`, { method: 'POST', body, retry: false });
 }
 
+/** What the page shows: both versions, the other place when there is one, and the phone-size copy it shares. */
+const PAGE_VARIANTS: VariantName[] = ['trimmed', 'full', 'alternate', 'compact'];
+
 export function submitJob(danceFileId: string, bgmFileId: string, options: { nudgeMs?: number } = {}): Promise<{ jobId: string; status: JobStatus; estimatedSeconds: number | null }> {
   // One key per press: a request retried after a lost answer is the same job, not a second one.
   const key = `web-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-  return api('/api/jobs', { method: 'POST', body: { danceFileId, bgmFileId, options }, headers: { 'idempotency-key': key } });
+  return api('/api/jobs', { method: 'POST', body: { danceFileId, bgmFileId, options: { variants: PAGE_VARIANTS, ...options } }, headers: { 'idempotency-key': key } });
 }
 
 export function listJobs(cursor: string | null): Promise<{ jobs: JobView[]; nextCursor: string | null }> {
