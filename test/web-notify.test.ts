@@ -14,29 +14,31 @@ import { makeApiSyncPair } from './helpers/api-media.ts';
 import type { ApiSyncPair } from './helpers/api-media.ts';
 import { auth, newToken, removeDataDir, sendJson, startApi, upload } from './helpers/api.ts';
 import type { RunningApi } from './helpers/api.ts';
-import { ensureWebBuilt, launchChromium, PHONE, screenshot } from './helpers/web.ts';
+import { auditPhoneWidths, consoleErrors, ensureWebBuilt, launchChromium, PHONE } from './helpers/web.ts';
 
 type Lang = 'en' | 'zh-CN';
 interface Recorded { __notes: string[]; __hidden: boolean }
 
-describe('web page: the notification button', { timeout: 240_000 }, () => {
+describe('web page: the notification button', { timeout: 400_000 }, () => {
   let api: RunningApi;
   let browser: Browser;
   let pair: ApiSyncPair;
   let other: string;
-  let blockerFiles: { danceFileId: string; bgmFileId: string };
+  /** One blocker per test: a blocker that finished would be reused at once by the next identical one. */
+  let blockerFiles: { danceFileId: string; bgmFileId: string }[];
   let blockerId = '';
 
   before(async () => {
     ensureWebBuilt();
-    const [mine, long] = await Promise.all([
+    const [mine, ...long] = await Promise.all([
       makeApiSyncPair(),
-      makeApiSyncPair({ name: 'web-notify-blocker', offsetSeconds: 3.2, danceSeconds: 30, bgmSeconds: 36 }),
+      ...[0, 1, 2].map((i) => makeApiSyncPair({ name: `web-notify-blocker-${i}`, offsetSeconds: 3.2 + i, danceSeconds: 30, bgmSeconds: 36 })),
     ]);
     pair = mine;
     api = await startApi({ concurrency: 1 });
     other = await newToken(api.url);
-    blockerFiles = { danceFileId: await upload(api, other, long.dance, 'dance'), bgmFileId: await upload(api, other, long.bgm, 'bgm') };
+    blockerFiles = [];
+    for (const b of long) blockerFiles.push({ danceFileId: await upload(api, other, b.dance, 'dance'), bgmFileId: await upload(api, other, b.bgm, 'bgm') });
     browser = await launchChromium();
   });
 
@@ -48,7 +50,7 @@ describe('web page: the notification button', { timeout: 240_000 }, () => {
 
   /** Another user's long job takes the only worker, so the next one waits in line. */
   async function occupyWorker(): Promise<void> {
-    const blocker = await sendJson<{ jobId: string }>('POST', `${api.url}/api/jobs`, blockerFiles, other);
+    const blocker = await sendJson<{ jobId: string }>('POST', `${api.url}/api/jobs`, blockerFiles.shift(), other);
     assert.equal(blocker.status, 202);
     blockerId = blocker.body.jobId;
   }
@@ -59,7 +61,7 @@ describe('web page: the notification button', { timeout: 240_000 }, () => {
   }
 
   /** A phone with no notification permission yet; notifications and the tab's visibility are recorded. */
-  async function phone(lang: Lang, token?: string): Promise<{ ctx: BrowserContext; page: Page }> {
+  async function phone(lang: Lang, token?: string): Promise<{ ctx: BrowserContext; page: Page; errors: string[] }> {
     const ctx = await browser.newContext({ viewport: PHONE, locale: lang === 'en' ? 'en-US' : 'zh-CN' });
     await ctx.addInitScript(([l, tok]) => {
       localStorage.setItem('beatsync.lang', l);
@@ -76,7 +78,8 @@ describe('web page: the notification button', { timeout: 240_000 }, () => {
         }
       } as typeof Notification;
     }, [lang, token ?? ''] as const);
-    return { ctx, page: await ctx.newPage() };
+    const page = await ctx.newPage();
+    return { ctx, page, errors: consoleErrors(page) };
   }
 
   const tokenOf = (p: Page): Promise<string> => p.evaluate(() => localStorage.getItem('beatsync.token') ?? '');
@@ -98,13 +101,13 @@ describe('web page: the notification button', { timeout: 240_000 }, () => {
 
   test('allowed after Sync: the job ending in a hidden tab shows one notification naming both files; the result has the phone-size copy', async () => {
     await occupyWorker();
-    const { ctx, page } = await phone('en');
+    const { ctx, page, errors } = await phone('en');
     try {
       await syncFromPage(page);
       assert.equal(await page.isVisible('#notify'), true, 'offered on the job page once the user pressed Sync');
       assert.equal(await page.textContent('#notify'), 'Tell me when it is ready');
       assert.equal(await page.textContent('.notify-note'), '');
-      await screenshot(page, '06-job-notify-offer');
+      await auditPhoneWidths(page, errors, '06-job-notify-offer-en');
       // The user presses the button and allows notifications in the browser's prompt.
       await ctx.grantPermissions(['notifications'], { origin: api.url });
       await page.click('#notify');
@@ -144,7 +147,7 @@ describe('web page: the notification button', { timeout: 240_000 }, () => {
     } finally {
       await first.ctx.close();
     }
-    const { ctx, page } = await phone('zh-CN', token);
+    const { ctx, page, errors } = await phone('zh-CN', token);
     try {
       await page.goto(jobUrl);
       await page.waitForSelector('#notify:visible');
@@ -153,7 +156,7 @@ describe('web page: the notification button', { timeout: 240_000 }, () => {
       await page.waitForSelector('#notify', { state: 'hidden' });
       assert.equal(await page.evaluate(() => Notification.permission), 'denied');
       assert.equal(await page.textContent('.notify-note'), '浏览器设置禁止了本页面的通知；完成时标签页标题仍会变化。');
-      await screenshot(page, '06-job-notify-denied-zh');
+      await auditPhoneWidths(page, errors, '06-job-notify-denied-zh-CN');
       await hide(page, true);
       await releaseWorker();
       await page.waitForFunction(() => document.title === '✓ 已完成 — BeatSync', null, { timeout: 120_000 });

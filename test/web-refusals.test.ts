@@ -10,7 +10,7 @@ import type { ApiSyncPair } from './helpers/api-media.ts';
 import { newToken, removeDataDir, sendJson, upload } from './helpers/api.ts';
 import type { RunningApi } from './helpers/api.ts';
 import { startApiWithoutWorkers } from './helpers/clients.ts';
-import { ensureWebBuilt, launchChromium, PHONE, screenshot } from './helpers/web.ts';
+import { auditPhoneWidths, consoleErrors, ensureWebBuilt, launchChromium, PHONE } from './helpers/web.ts';
 
 describe('web page: a refused job', { timeout: 180_000 }, () => {
   let api: RunningApi;
@@ -31,18 +31,19 @@ describe('web page: a refused job', { timeout: 180_000 }, () => {
   });
 
   /** A phone signed in as `token`, in `lang`, counting the page's POST /api/jobs. */
-  async function phone(token: string, lang: 'en' | 'zh-CN'): Promise<{ page: Page; posts: number[]; close: () => Promise<void> }> {
+  async function phone(token: string, lang: 'en' | 'zh-CN'): Promise<{ page: Page; posts: number[]; errors: string[]; close: () => Promise<void> }> {
     const ctx = await browser.newContext({ viewport: PHONE, locale: lang === 'en' ? 'en-US' : 'zh-CN' });
     await ctx.addInitScript(([tok, l]) => {
       localStorage.setItem('beatsync.token', tok);
       localStorage.setItem('beatsync.lang', l);
     }, [token, lang] as const);
     const page = await ctx.newPage();
+    const errors = consoleErrors(page);
     const posts: number[] = [];
     page.on('response', (res) => {
       if (res.request().method() === 'POST' && new URL(res.url()).pathname === '/api/jobs') posts.push(res.status());
     });
-    return { page, posts, close: () => ctx.close() };
+    return { page, posts, errors, close: () => ctx.close() };
   }
 
   async function chooseBothAndSync(page: Page): Promise<void> {
@@ -60,7 +61,7 @@ describe('web page: a refused job', { timeout: 180_000 }, () => {
       const token = await newToken(api.url);
       const waiting = await sendJson('POST', `${api.url}/api/jobs`, { danceFileId: await upload(api, token, pair.dance, 'dance'), bgmFileId: await upload(api, token, pair.bgm, 'bgm') }, token);
       assert.equal(waiting.status, 202);
-      const { page, posts, close } = await phone(token, lang);
+      const { page, posts, errors, close } = await phone(token, lang);
       try {
         await chooseBothAndSync(page);
         const words = lang === 'en' ? /^You already have as many videos waiting as one person may\. .*press Sync again/ : /^你排队中的视频已达上限。.*再按“同步”/;
@@ -71,7 +72,8 @@ describe('web page: a refused job', { timeout: 180_000 }, () => {
         assert.equal(await page.isDisabled('#sync'), false, 'Sync can be pressed again later');
         assert.equal(await page.getAttribute('.slot-dance', 'data-phase'), 'done');
         assert.doesNotMatch(page.url(), /#\/job\//, 'still on the new-video page');
-        await screenshot(page, `09-new-too-many-jobs-${lang}`);
+        // The browser logs the refused request itself; the page logs nothing of its own.
+        await auditPhoneWidths(page, errors.filter((e) => !/status of 429/.test(e)), `09-new-too-many-jobs-${lang}`);
         assert.deepEqual(posts, [429], 'still one POST');
       } finally {
         await close();
