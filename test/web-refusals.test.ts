@@ -1,8 +1,11 @@
 // The page when the server refuses a new job. TOO_MANY_JOBS (the per-token queue cap) only clears when one of
 // the user's jobs finishes, so the page says so at once in its own words after a single POST; the rate
 // limiter's 429 passes by itself, so the page waits for its Retry-After and sends the job again. Chromium via
-// playwright-core against a real server with no workers (a submitted job stays queued and counts).
+// playwright-core against a real server with no workers (a submitted job stays queued and counts). The refused
+// file and the cancelled job screens are audited with axe-core too.
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { makeApiSyncPair } from './helpers/api-media.ts';
@@ -10,16 +13,20 @@ import type { ApiSyncPair } from './helpers/api-media.ts';
 import { newToken, removeDataDir, sendJson, upload } from './helpers/api.ts';
 import type { RunningApi } from './helpers/api.ts';
 import { startApiWithoutWorkers } from './helpers/clients.ts';
+import { fixtureDir } from './helpers/media.ts';
 import { auditPhoneWidths, consoleErrors, ensureWebBuilt, launchChromium, PHONE } from './helpers/web.ts';
 
-describe('web page: a refused job', { timeout: 180_000 }, () => {
+describe('web page: a refused job, a refused file, a cancelled job', { timeout: 180_000 }, () => {
   let api: RunningApi;
   let browser: Browser;
   let pair: ApiSyncPair;
+  let notMedia: string;
 
   before(async () => {
     ensureWebBuilt();
     pair = await makeApiSyncPair();
+    notMedia = join(fixtureDir(), 'refusals-notes.mp4');
+    await writeFile(notMedia, 'Notes for Tuesday, not a video.\n'.repeat(200));
     api = await startApiWithoutWorkers(['--quota-jobs', '1']);
     browser = await launchChromium();
   });
@@ -105,4 +112,30 @@ describe('web page: a refused job', { timeout: 180_000 }, () => {
       await close();
     }
   });
+
+  for (const lang of ['en', 'zh-CN'] as const) {
+    test(`a file that is not media, and a job cancelled while waiting (${lang}): 0 axe violations at 390 and 320 px`, async () => {
+      const token = await newToken(api.url);
+      const { page, errors, close } = await phone(token, lang);
+      try {
+        await page.goto(api.url);
+        await page.setInputFiles('#file-dance', notMedia);
+        await page.waitForSelector('.slot-dance[data-phase="error"]', { timeout: 20_000 });
+        // The browser logs the refused upload itself; the page logs nothing of its own.
+        const own = () => errors.filter((e) => !/status of 415/.test(e));
+        await auditPhoneWidths(page, own(), `03-new-error-${lang}`);
+        // This token has no job yet, so the cap lets one in; no worker runs it, so it waits until cancelled.
+        const waiting = await sendJson<{ jobId: string }>('POST', `${api.url}/api/jobs`, { danceFileId: await upload(api, token, pair.dance, 'dance'), bgmFileId: await upload(api, token, pair.bgm, 'bgm') }, token);
+        assert.equal(waiting.status, 202);
+        await page.goto(`${api.url}/#/job/${waiting.body.jobId}`);
+        await page.waitForSelector('.progress-panel:not([hidden]) #cancel');
+        await page.click('#cancel');
+        await page.waitForSelector('.error-panel:not([hidden])');
+        assert.equal(await page.textContent('.error-panel h2'), lang === 'en' ? 'Cancelled.' : '已取消。');
+        await auditPhoneWidths(page, own(), `06-job-cancelled-${lang}`);
+      } finally {
+        await close();
+      }
+    });
+  }
 });
