@@ -9,17 +9,14 @@
 // a tab, so those two browser APIs are replaced by recorders in the tests that need them (marked "BROWSER API").
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { makeApiSyncPair } from './helpers/api-media.ts';
 import { getJson, newToken, removeDataDir, sendJson, startApi, upload, waitFor } from './helpers/api.ts';
 import type { RunningApi } from './helpers/api.ts';
-import { ensureWebBuilt, launchChromium } from './helpers/web.ts';
+import { audit as auditIn, consoleErrors, ensureWebBuilt, launchChromium } from './helpers/web.ts';
 
 const ADMIN = 'web-doubt-admin-token-0123456789';
-const AXE = fileURLToPath(new URL('../node_modules/axe-core/axe.min.js', import.meta.url));
 const SHOTS = process.env.BEATSYNC_WEB_SHOTS ?? '/tmp/web-shots';
 const WIDTHS = [390, 320] as const;
 const LANGS = ['en-US', 'zh-CN'] as const;
@@ -64,12 +61,7 @@ describe('result page: doubt, run-throughs, compact, feedback, background, acces
       localStorage.setItem('beatsync.lang', lang);
     }, [token, locale === 'zh-CN' ? 'zh-CN' : 'en'] as const);
     const page = await ctx.newPage();
-    const errors: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    page.on('pageerror', (e) => errors.push(e.message));
-    return { ctx, page, errors };
+    return { ctx, page, errors: consoleErrors(page) };
   }
 
   /** INTERCEPTED: the real job's answer, rewritten to a state the tiny media cannot produce. */
@@ -82,6 +74,7 @@ describe('result page: doubt, run-throughs, compact, feedback, background, acces
     });
   }
 
+  const audit = (page: Page, errors: string[], name: string): Promise<void> => auditIn(page, errors, name, SHOTS);
   const outputs = (id: string) => `/api/jobs/${encodeURIComponent(id)}/outputs`;
   const variant = (view: Json, name: string): Json => view.result.variants.find((v: Json) => v.variant === name);
 
@@ -126,23 +119,6 @@ describe('result page: doubt, run-throughs, compact, feedback, background, acces
     await page.waitForSelector('#player');
     await page.waitForFunction(() => (document.querySelector<HTMLVideoElement>('#player')?.readyState ?? 0) >= 1, null, { timeout: 15_000 });
     await page.waitForFunction(() => document.querySelector('.picture-note')?.textContent === '');
-  }
-
-  /** axe-core on the page as it is now: no violations at all, no sideways scroll, and a screenshot. */
-  async function audit(page: Page, errors: string[], name: string): Promise<void> {
-    await page.addScriptTag({ path: AXE });
-    const violations = await page.evaluate(async () => {
-      const axe = (globalThis as unknown as { axe: { run: (ctx: Document) => Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
-      const result = await axe.run(document);
-      return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-    });
-    const width = page.viewportSize()!.width;
-    assert.deepEqual(violations, [], `${name} at ${width} px`);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    assert.ok(overflow <= 0, `${name} at ${width} px scrolls sideways by ${overflow} px`);
-    assert.deepEqual(errors, [], `${name}: console errors`);
-    await page.waitForTimeout(300);
-    await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true });
   }
 
   test('a sure match: no doubt card, plain words instead of numbers, "the sync is off" records the nudge', async () => {

@@ -1,6 +1,7 @@
 // The page's HTTP client: an anonymous session token kept in localStorage, JSON calls in the page's language,
 // errors as ApiError {code, message, retryable}, and retries with backoff while the network is flaky.
 import { lang } from './i18n.ts';
+import { backoffMs, retryDelayMs } from './retry.ts';
 
 const TOKEN_KEY = 'beatsync.token';
 
@@ -114,12 +115,6 @@ addEventListener('offline', () => setNetState('offline'));
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** 1 s, 2 s, 4 s … capped at 30 s, with ±20 % jitter so many phones do not retry in step. */
-export function backoffMs(attempt: number): number {
-  const base = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5));
-  return Math.round(base * (0.8 + Math.random() * 0.4));
-}
-
 /** Resolves when the browser says it is online again (at once if it is). */
 export function whenOnline(): Promise<void> {
   if (navigator.onLine) return Promise.resolve();
@@ -152,14 +147,20 @@ export function authHeaders(tok: string): Record<string, string> {
   return { authorization: `Bearer ${tok}`, 'accept-language': lang() };
 }
 
-/** fetch that retries network failures and retryable answers (429/502/503/504) with backoff. */
+/** The error code of a JSON error answer, without consuming the body the caller will read. */
+async function codeOf(res: Response): Promise<string | null> {
+  const body = (await res.clone().json().catch(() => null)) as { error?: { code?: unknown } } | null;
+  return typeof body?.error?.code === 'string' ? body.error.code : null;
+}
+
+/** fetch that retries network failures and passing refusals (502/503/504, the rate limiter's 429) with backoff. */
 async function fetchRetrying(path: string, init: RequestInit, attempts = 6): Promise<Response> {
   for (let attempt = 0; ; attempt++) {
     try {
       const res = await fetch(path, init);
-      if ((res.status === 429 || res.status === 502 || res.status === 503 || res.status === 504) && attempt < attempts - 1) {
-        const after = Number(res.headers.get('retry-after'));
-        await sleep(after > 0 ? Math.min(after * 1000, 30_000) : backoffMs(attempt));
+      const wait = res.ok || attempt >= attempts - 1 ? null : retryDelayMs(res.status, res.status === 429 ? await codeOf(res) : null, res.headers.get('retry-after'), attempt);
+      if (wait !== null) {
+        await sleep(wait);
         continue;
       }
       setNetState('online');
@@ -217,10 +218,13 @@ export function sendSyncFeedback(jobId: string, body: { nudgeMs: number | null; 
   return api(`/api/jobs/${encodeURIComponent(jobId)}/feedback`, { method: 'POST', body, retry: false });
 }
 
+/** What the page shows: both versions, the other place when there is one, and the phone-size copy it shares. */
+const PAGE_VARIANTS: VariantName[] = ['trimmed', 'full', 'alternate', 'compact'];
+
 export function submitJob(danceFileId: string, bgmFileId: string, options: { nudgeMs?: number } = {}): Promise<{ jobId: string; status: JobStatus; estimatedSeconds: number | null }> {
   // One key per press: a request retried after a lost answer is the same job, not a second one.
   const key = `web-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-  return api('/api/jobs', { method: 'POST', body: { danceFileId, bgmFileId, options }, headers: { 'idempotency-key': key } });
+  return api('/api/jobs', { method: 'POST', body: { danceFileId, bgmFileId, options: { variants: PAGE_VARIANTS, ...options } }, headers: { 'idempotency-key': key } });
 }
 
 export function listJobs(cursor: string | null): Promise<{ jobs: JobView[]; nextCursor: string | null }> {

@@ -111,7 +111,8 @@ const en = {
   syncOffSentNoShift: 'Thank you — we saved this case.',
   notifyOffer: 'Tell me when it is ready',
   notifyOn: 'You will get a notification when it is ready.',
-  notifyBlocked: 'Notifications are blocked for this page in the browser settings.',
+  notifyBlocked: 'Notifications are blocked for this page in the browser settings; the tab title will still change when it is ready.',
+  notifyDismissed: 'Notifications were not allowed; the tab title will still change when it is ready.',
   notifyBody: '{names}',
   titleDone: '✓ Ready — BeatSync',
   titleFailed: '✗ Did not work — BeatSync',
@@ -140,7 +141,7 @@ const en = {
   errNext_FILE_TOO_LARGE: 'Choose a smaller file, or export it at a lower quality.',
   errNext_RESOURCE_LIMIT: 'Wait a few minutes and try again.',
   errNext_RATE_LIMITED: 'Wait a moment and try again.',
-  errNext_TOO_MANY_JOBS: 'Wait until some of your videos have finished, then submit this one again.',
+  tooManyJobs: 'You already have as many videos waiting as one person may. When one of them is ready (see “My videos”), press Sync again: your files stay chosen.',
   errNext_FILE_NOT_FOUND: 'The uploaded files have expired. Choose them again.',
   errNext_PROCESSING_FAILED: 'Try again; if it keeps failing, try another copy of the files.',
   errNext_TIMEOUT: 'Try again with a shorter video.',
@@ -258,7 +259,8 @@ const zh: Record<Key, string> = {
   syncOffSentNoShift: '谢谢，已记录这个情况。',
   notifyOffer: '完成时通知我',
   notifyOn: '完成时会通知你。',
-  notifyBlocked: '浏览器设置禁止了本页面的通知。',
+  notifyBlocked: '浏览器设置禁止了本页面的通知；完成时标签页标题仍会变化。',
+  notifyDismissed: '没有允许通知；完成时标签页标题仍会变化。',
   notifyBody: '{names}',
   titleDone: '✓ 已完成 — BeatSync',
   titleFailed: '✗ 未成功 — BeatSync',
@@ -287,7 +289,7 @@ const zh: Record<Key, string> = {
   errNext_FILE_TOO_LARGE: '请选择更小的文件，或以较低画质导出。',
   errNext_RESOURCE_LIMIT: '请几分钟后再试。',
   errNext_RATE_LIMITED: '请稍等片刻再试。',
-  errNext_TOO_MANY_JOBS: '请等部分视频处理完成后再提交这一个。',
+  tooManyJobs: '你排队中的视频已达上限。等其中一个完成后（见“我的视频”）再按“同步”，已选的文件会保留。',
   errNext_FILE_NOT_FOUND: '上传的文件已过期，请重新选择。',
   errNext_PROCESSING_FAILED: '请重试；如果一直失败，换一份文件试试。',
   errNext_TIMEOUT: '请用更短的视频再试。',
@@ -326,6 +328,12 @@ export function onLangChange(fn: () => void): void {
 export function t(key: Key, vars: Record<string, string | number> = {}): string {
   const text: string = current === 'zh-CN' ? zh[key] : en[key];
   return text.replace(/\{(\w+)\}/g, (_, name: string) => String(vars[name] ?? ''));
+}
+
+/** A refused request in the page's words: its own sentence where it has one, else the server's message and what to do next. */
+export function refusalWords(code: string, message: string): string {
+  if (code === 'TOO_MANY_JOBS') return t('tooManyJobs');
+  return [message, nextStep(code)].filter(Boolean).join(' ');
 }
 
 /** What to do next after an error code, or null when the message says it all. */

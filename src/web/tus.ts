@@ -1,8 +1,9 @@
 // Resumable uploads over tus 1.0: create, PATCH in chunks (XHR, for true byte progress), resume from the
 // server's offset after a drop or a page reload (the upload URL and the file's fingerprint are kept in
 // localStorage), retry with backoff, and report the server's checks (not a media file, no sound…).
-import { ApiError, authHeaders, backoffMs, getUpload, setNetState, sleep, token, whenOnline } from './api.ts';
+import { ApiError, authHeaders, getUpload, setNetState, sleep, token, whenOnline } from './api.ts';
 import type { ApiErrorBody, UploadInfo } from './api.ts';
+import { backoffMs } from './retry.ts';
 import { fingerprintOf, savedUpload, saveUpload } from './store.ts';
 
 const ENDPOINT = '/api/uploads/tus';

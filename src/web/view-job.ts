@@ -3,7 +3,7 @@
 import { ApiError, cancelJob, getJob, retryJob, setNetState, TERMINAL, withToken } from './api.ts';
 import type { JobStatus, JobView, Progress } from './api.ts';
 import { h, setText, show } from './dom.ts';
-import { nextStep, t } from './i18n.ts';
+import { nextStep, refusalWords, t } from './i18n.ts';
 import type { Key } from './i18n.ts';
 import { savedJob } from './store.ts';
 import { prefillSlot } from './uploads-model.ts';
@@ -46,14 +46,19 @@ export function renderJob(main: HTMLElement, jobId: string, navigate: (hash: str
   // Offered here, after Sync, never on arrival: a permission prompt out of nowhere gets refused.
   const notify = h('button', { type: 'button', class: 'secondary', id: 'notify', hidden: true }, t('notifyOffer'));
   const notifyNote = h('p', { class: 'muted small notify-note', 'aria-live': 'polite' });
+  /** The user closed the prompt without choosing: say so, or the button looks broken. */
+  let dismissed = false;
   function updateNotify(): void {
     const supported = 'Notification' in globalThis;
     const permission = supported ? Notification.permission : 'denied';
     notify.hidden = !supported || permission !== 'default';
-    setText(notifyNote, !supported ? '' : permission === 'granted' ? t('notifyOn') : permission === 'denied' ? t('notifyBlocked') : '');
+    const note = !supported ? '' : permission === 'granted' ? t('notifyOn') : permission === 'denied' ? t('notifyBlocked') : dismissed ? t('notifyDismissed') : '';
+    setText(notifyNote, note);
   }
   notify.addEventListener('click', async () => {
-    await Notification.requestPermission().catch(() => 'denied');
+    // Old Safari answers through a callback and returns nothing.
+    const answer = await Promise.resolve(Notification.requestPermission()).catch(() => 'denied');
+    dismissed = answer === 'default';
     updateNotify();
   });
   const progressPanel = h('section', { class: 'card progress-panel', 'aria-label': t('jobTitle') },
@@ -204,7 +209,7 @@ export function renderJob(main: HTMLElement, jobId: string, navigate: (hash: str
       apply(view);
       startLive();
     } catch (err) {
-      setText(errorText, (err as Error).message);
+      setText(errorText, refusalWords(err instanceof ApiError ? err.code : 'PROCESSING_FAILED', (err as Error).message));
     }
   }
 

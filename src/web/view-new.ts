@@ -2,7 +2,7 @@
 // retry and the server's verdict in plain words) and one Sync button.
 import { ApiError, submitJob } from './api.ts';
 import { h, setText, show } from './dom.ts';
-import { lang, nextStep, t } from './i18n.ts';
+import { lang, nextStep, refusalWords, t } from './i18n.ts';
 import type { Key } from './i18n.ts';
 import { rememberJob } from './store.ts';
 import type { Slot } from './tus.ts';
@@ -183,7 +183,7 @@ export function renderNew(main: HTMLElement, navigate: (hash: string) => void): 
       navigate(`#/job/${encodeURIComponent(job.jobId)}`);
     } catch (err) {
       const code = err instanceof ApiError ? err.code : 'PROCESSING_FAILED';
-      setText(error, [(err as Error).message, nextStep(code)].filter(Boolean).join(' '));
+      setText(error, refusalWords(code, (err as Error).message));
     } finally {
       submitting = false;
       update();

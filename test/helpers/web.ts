@@ -1,5 +1,6 @@
 // Browser tests of the web page: builds dist/web when the sources are newer, launches Debian's chromium
 // through playwright-core (never a downloaded browser), and saves screenshots under test-artifacts/.
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WEB_SRC = join(ROOT, 'src/web');
 const WEB_OUT = join(ROOT, 'dist/web/index.html');
 export const SCREENSHOTS = join(ROOT, 'test-artifacts/screenshots');
+const AXE = join(ROOT, 'node_modules/axe-core/axe.min.js');
 
 function newestSource(): number {
   let newest = statSync(join(ROOT, 'vite.config.ts')).mtimeMs;
@@ -52,4 +54,42 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.waitForTimeout(350);
   await page.screenshot({ path, fullPage: true });
   return path;
+}
+
+/** Console errors and uncaught exceptions of `page` from now on. */
+export function consoleErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  return errors;
+}
+
+/** axe-core on the page as it is now: no violations at all, no sideways scroll, no console errors; then a screenshot in `dir`. */
+export async function audit(page: Page, errors: string[], name: string, dir = SCREENSHOTS): Promise<void> {
+  await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run: (ctx: Document) => Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const result = await axe.run(document);
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  const width = page.viewportSize()!.width;
+  assert.deepEqual(violations, [], `${name} at ${width} px`);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `${name} at ${width} px scrolls sideways by ${overflow} px`);
+  assert.deepEqual(errors, [], `${name}: console errors`);
+  mkdirSync(dir, { recursive: true });
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: join(dir, `${name}-${width}.png`), fullPage: true });
+}
+
+/** The audit at a 390 px phone and at 320 px, back to the first size after. */
+export async function auditPhoneWidths(page: Page, errors: string[], name: string, dir = SCREENSHOTS): Promise<void> {
+  const size = page.viewportSize()!;
+  for (const width of [390, 320]) {
+    await page.setViewportSize({ width, height: size.height });
+    await audit(page, errors, name, dir);
+  }
+  await page.setViewportSize(size);
 }
