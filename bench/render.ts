@@ -26,6 +26,8 @@ const { values } = parseArgs({
   options: {
     repeats: { type: 'string', default: '5' },
     '4k10': { type: 'boolean', default: false },
+    /** Only the 10-minute 4K input (its memory). */
+    'only-4k10': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     music: { type: 'string', default: resolve(root, '..', 'shared', 'music') },
     // Internal: run one syncFiles in this process and print its timing as JSON (the parent watches memory).
@@ -231,10 +233,12 @@ if (!(await loadSync())) {
 }
 const repeats = Math.max(1, Number(values.repeats));
 const results: Record<string, unknown>[] = [];
-const i3 = await input3min();
-console.error(`benchmarking ${i3.name} (${repeats} repeats each, alternating)…`);
-results.push(await bench(i3, repeats, values.profile));
-if (values['4k10']) {
+if (!values['only-4k10']) {
+  const i3 = await input3min();
+  console.error(`benchmarking ${i3.name} (${repeats} repeats each, alternating)…`);
+  results.push(await bench(i3, repeats, values.profile));
+}
+if (values['4k10'] || values['only-4k10']) {
   const i4 = await input4k10();
   console.error(`benchmarking ${i4.name}…`);
   results.push(await bench(i4, Math.min(repeats, 3), values.profile));

@@ -74,6 +74,8 @@ export function watchProcesses(root: number, intervalMs = 10): { stop: () => Pro
         span = { pid, ...describe(pid), startMs: now, endMs: now, cpuMs: 0 };
         spans.set(pid, span);
       }
+      // A child is seen first as a fork of node, before it becomes ffmpeg.
+      if (pid !== root && span.name === 'node') Object.assign(span, describe(pid));
       span.endMs = now;
       span.cpuMs = cpu.get(pid) ?? span.cpuMs;
     }
