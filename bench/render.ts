@@ -26,6 +26,8 @@ const { values } = parseArgs({
   options: {
     repeats: { type: 'string', default: '5' },
     '4k10': { type: 'boolean', default: false },
+    /** Also time the syncs of another checkout (e.g. the previous commit, with this bench file), in the same rounds. */
+    before: { type: 'string' },
     /** Only the 10-minute 4K input (its memory). */
     'only-4k10': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
@@ -109,10 +111,11 @@ async function input4k10(): Promise<Input> {
   }
 }
 
-type Kind = 'baseline' | 'trimmed' | 'both';
-const KINDS: readonly Kind[] = ['baseline', 'trimmed', 'both'];
+type Kind = 'baseline' | 'trimmed' | 'both' | 'trimmed-before' | 'both-before';
+const beforeRoot = values.before ? resolve(values.before) : null;
+const KINDS: readonly Kind[] = beforeRoot ? ['baseline', 'trimmed', 'both', 'trimmed-before', 'both-before'] : ['baseline', 'trimmed', 'both'];
 /** What each sync kind asks for. */
-const VARIANTS_OF: Record<Exclude<Kind, 'baseline'>, string> = { trimmed: 'trimmed', both: 'trimmed,full' };
+const VARIANTS_OF: Record<Exclude<Kind, 'baseline'>, string> = { trimmed: 'trimmed', both: 'trimmed,full', 'trimmed-before': 'trimmed', 'both-before': 'trimmed,full' };
 
 interface Measured {
   ms: number;
@@ -157,8 +160,8 @@ function runBaseline(input: Input, offset: number, out: string): Promise<Measure
   ]);
 }
 
-async function runSync(input: Input, outDir: string, variants: string, profile = false): Promise<Measured> {
-  const args = [join(root, 'bench', 'render.ts'), '--child-sync', input.dance, '--child-sync', input.bgm, '--child-sync', outDir, '--child-sync', variants];
+async function runSync(input: Input, outDir: string, variants: string, profile = false, codeRoot = root): Promise<Measured> {
+  const args = [join(codeRoot, 'bench', 'render.ts'), '--child-sync', input.dance, '--child-sync', input.bgm, '--child-sync', outDir, '--child-sync', variants];
   const r = await measure(process.execPath, args, profile);
   const inner = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { timings: Record<string, number>; offset: number };
   return { ms: r.ms, cpuMs: r.cpuMs, peakMb: r.peakMb, peakByNameMb: r.peakByNameMb, timings: inner.timings, offset: inner.offset, processes: r.processes };
@@ -180,17 +183,19 @@ async function bench(input: Input, repeats: number, profile: boolean): Promise<R
     const warm = await runSync(input, join(work, 'warm'), 'trimmed');
     await rm(join(work, 'warm'), { recursive: true, force: true });
     const offset = warm.offset as number;
-    const runs: Record<Kind, Measured[]> = { baseline: [], trimmed: [], both: [] };
+    const runs: Record<Kind, Measured[]> = { baseline: [], trimmed: [], both: [], 'trimmed-before': [], 'both-before': [] };
     const once = async (what: Kind, i: number, withProfile = false): Promise<Measured> => {
       const out = join(work, `${what}-${i}`);
-      const m = what === 'baseline' ? await runBaseline(input, offset, `${out}.mp4`) : await runSync(input, out, VARIANTS_OF[what], withProfile);
+      const m = what === 'baseline'
+        ? await runBaseline(input, offset, `${out}.mp4`)
+        : await runSync(input, out, VARIANTS_OF[what], withProfile, what.endsWith('-before') ? beforeRoot! : root);
       await rm(out, { recursive: true, force: true });
       await rm(`${out}.mp4`, { force: true });
       return m;
     };
     for (let i = 0; i < repeats; i++) {
       // Rotate the order, so cache warmth and neighbours' load favour none of them.
-      const order = [...KINDS.slice(i % 3), ...KINDS.slice(0, i % 3)];
+      const order = [...KINDS.slice(i % KINDS.length), ...KINDS.slice(0, i % KINDS.length)];
       for (const what of order) {
         const m = await once(what, i);
         runs[what].push(m);
@@ -216,6 +221,13 @@ async function bench(input: Input, repeats: number, profile: boolean): Promise<R
       bothRatio: med('both', (m) => m.ms) / med('baseline', (m) => m.ms),
       trimmedRoundRatioMedian: median(roundRatios('trimmed')),
       bothRoundRatioMedian: median(roundRatios('both')),
+      ...(beforeRoot ? {
+        before: beforeRoot,
+        trimmedBeforeRatio: med('trimmed-before', (m) => m.ms) / med('baseline', (m) => m.ms),
+        bothBeforeRatio: med('both-before', (m) => m.ms) / med('baseline', (m) => m.ms),
+        trimmedBeforeRoundRatioMedian: median(roundRatios('trimmed-before')),
+        bothBeforeRoundRatioMedian: median(roundRatios('both-before')),
+      } : {}),
       peakMb: Object.fromEntries(KINDS.map((k) => [k, Math.round(Math.max(...runs[k].map((m) => m.peakMb)))])),
       peakByNameMb: [...runs.trimmed, ...runs.both].map((r) => r.peakByNameMb),
       /** 1/5/15-minute load averages at the end: the machine is shared, so read the times with this in mind. */
@@ -247,12 +259,18 @@ const report = { machine: machine(), command: `npm run bench:render${process.arg
 await mkdir(join(root, '.bench'), { recursive: true });
 await writeFile(join(root, '.bench', 'render.json'), JSON.stringify(report, null, 2) + '\n');
 
-type Row = { input: string; medianMs: Record<Kind, number>; medianCpuMs: Record<Kind, number>; peakMb: Record<Kind, number>; trimmedRatio: number; bothRatio: number; trimmedRoundRatioMedian: number; bothRoundRatioMedian: number };
+type Row = {
+  input: string; medianMs: Record<Kind, number>; medianCpuMs: Record<Kind, number>; peakMb: Record<Kind, number>; trimmedRatio: number; bothRatio: number; trimmedRoundRatioMedian: number; bothRoundRatioMedian: number;
+  before?: string; trimmedBeforeRatio?: number; bothBeforeRatio?: number; trimmedBeforeRoundRatioMedian?: number; bothBeforeRoundRatioMedian?: number;
+};
 console.log('| input | baseline (s) | trimmed (s) | trimmed / baseline | both (s) | both / baseline | CPU s: baseline / trimmed / both | peak MB: baseline / trimmed / both |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of results as unknown as Row[]) {
   const m = r.medianMs;
   const c = r.medianCpuMs;
+  if (r.trimmedBeforeRatio !== undefined) {
+    console.log(`| ${r.input}, before (${String(r.before)}) | ${seconds(m.baseline)} | ${seconds(m['trimmed-before'])} | ${fmt(r.trimmedBeforeRatio, 2)}× (rounds ${fmt(r.trimmedBeforeRoundRatioMedian, 2)}×) | ${seconds(m['both-before'])} | ${fmt(r.bothBeforeRatio, 2)}× (rounds ${fmt(r.bothBeforeRoundRatioMedian, 2)}×) | ${seconds(c.baseline)} / ${seconds(c['trimmed-before'])} / ${seconds(c['both-before'])} | ${r.peakMb.baseline} / ${r.peakMb['trimmed-before']} / ${r.peakMb['both-before']} |`);
+  }
   console.log(`| ${r.input} | ${seconds(m.baseline)} | ${seconds(m.trimmed)} | ${fmt(r.trimmedRatio, 2)}× (rounds ${fmt(r.trimmedRoundRatioMedian, 2)}×) | ${seconds(m.both)} | ${fmt(r.bothRatio, 2)}× (rounds ${fmt(r.bothRoundRatioMedian, 2)}×) | ${seconds(c.baseline)} / ${seconds(c.trimmed)} / ${seconds(c.both)} | ${r.peakMb.baseline} / ${r.peakMb.trimmed} / ${r.peakMb.both} |`);
 }
 console.log(`\nLoad average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${machine().nproc} cores.`);

@@ -9,11 +9,19 @@ import { renderWithDetails } from './render.ts';
 import { REPORT_FILE, buildReport, writeJsonAtomic } from './report.ts';
 import type { RenderOptions, SyncResult } from './types.ts';
 
+/**
+ * Longest dance video whose packets are listed beside the alignment (s). Node holds the decoded sound
+ * then; for a 10-minute 4K video node (~265 MB) plus an ffprobe (~75 MB) passed the 300 MB budget
+ * (BENCHMARKS.md, "Rendering"), so longer videos are listed by the renderer, after the analysis is freed.
+ */
+const LIST_BESIDE_ALIGNMENT_MAX_SECONDS = 300;
+
 export async function syncFiles(dancePath: string, bgmPath: string, outDir: string, options: RenderOptions = {}): Promise<SyncResult> {
   // The renderer needs the video's packet layout; one ffprobe lists it while the alignment uses one core.
   const listing = new AbortController();
   let videoPackets: Promise<VideoPacket[] | null> | undefined;
   const listPackets = (dance: Parameters<typeof checkDanceInput>[0]) => {
+    if (dance.durationSeconds > LIST_BESIDE_ALIGNMENT_MAX_SECONDS) return;
     const signal = options.signal ? AbortSignal.any([options.signal, listing.signal]) : listing.signal;
     // A failed listing only means the renderer lists around its cuts itself.
     videoPackets = listVideoPackets(dancePath, { streamIndex: checkDanceInput(dance).video.index, signal }).catch(() => null);
