@@ -1,6 +1,9 @@
-// `npm run bench:render [-- --repeats 3] [--4k10]`: times the product's syncFiles on a 3-minute 1080p30 H.264 phone
-// video against a plain `ffmpeg -i in -c copy out.mp4` remux of the same file in the same run (alternating, medians),
-// and the peak memory of each whole process tree. Inputs are generated once and cached in .bench/render/.
+// `npm run bench:render [-- --repeats 5] [--4k10] [--profile]`: times the product's syncFiles on a 3-minute 1080p30
+// H.264 phone video against the floor of the job, "copy the video + encode the music once" (issue #10:
+// `ffmpeg -i dance -ss OFFSET -i bgm -map 0:v -map 1:a -c:v copy -c:a aac -b:a 256k -shortest`), in the same run,
+// alternating, medians and per-round ratios; plus the peak memory and CPU time of each whole process tree.
+// `--profile` adds one run of each sync with every child process's wall and CPU time. Inputs are generated once
+// and cached in .bench/render/.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
@@ -14,13 +17,20 @@ import { encodeDance, loadSong, renderDanceAudio } from './lib/generate.ts';
 import type { CorpusContext } from './lib/generate.ts';
 import { loadSync, root } from './lib/engine.ts';
 import { watchTree } from './lib/memory.ts';
+import { childrenCpuMs, watchProcesses } from './lib/process-profile.ts';
+import type { ProcessSpan } from './lib/process-profile.ts';
 import { ffmpeg, floatsToBytes } from './lib/proc.ts';
 import { fmt, machine, median } from './lib/stats.ts';
 
 const { values } = parseArgs({
   options: {
-    repeats: { type: 'string', default: '3' },
+    repeats: { type: 'string', default: '5' },
     '4k10': { type: 'boolean', default: false },
+    /** Also time the syncs of another checkout (e.g. the previous commit, with this bench file), in the same rounds. */
+    before: { type: 'string' },
+    /** Only the 10-minute 4K input (its memory). */
+    'only-4k10': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
     music: { type: 'string', default: resolve(root, '..', 'shared', 'music') },
     // Internal: run one syncFiles in this process and print its timing as JSON (the parent watches memory).
     'child-sync': { type: 'string', multiple: true },
@@ -101,21 +111,31 @@ async function input4k10(): Promise<Input> {
   }
 }
 
+type Kind = 'baseline' | 'trimmed' | 'both' | 'trimmed-before' | 'both-before';
+const beforeRoot = values.before ? resolve(values.before) : null;
+const KINDS: readonly Kind[] = beforeRoot ? ['baseline', 'trimmed', 'both', 'trimmed-before', 'both-before'] : ['baseline', 'trimmed', 'both'];
+/** What each sync kind asks for. */
+const VARIANTS_OF: Record<Exclude<Kind, 'baseline'>, string> = { trimmed: 'trimmed', both: 'trimmed,full', 'trimmed-before': 'trimmed', 'both-before': 'trimmed,full' };
+
 interface Measured {
   ms: number;
+  /** CPU time of the whole process tree (user + system). */
+  cpuMs: number;
   peakMb: number;
   peakByNameMb: Record<string, number>;
-  innerMs?: number;
   timings?: Record<string, number>;
-  variants?: string[];
+  offset?: number;
+  processes?: ProcessSpan[];
 }
 
-/** Runs a command, timing it and watching the memory of its whole process tree. */
-function measure(cmd: string, args: string[]): Promise<Measured & { stdout: string }> {
+/** Runs a command, timing it and watching the memory (and, when asked, each process) of its whole tree. */
+function measure(cmd: string, args: string[], profile = false): Promise<Measured & { stdout: string }> {
   return new Promise((resolvePromise, reject) => {
+    const cpu0 = childrenCpuMs();
     const t0 = performance.now();
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const watch = watchTree(child.pid as number);
+    const processes = profile ? watchProcesses(child.pid as number) : null;
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
@@ -124,68 +144,95 @@ function measure(cmd: string, args: string[]): Promise<Measured & { stdout: stri
     child.on('close', (code) => {
       const ms = performance.now() - t0;
       const peak = watch.stop();
+      const spans = processes?.stop();
       if (code !== 0) reject(new Error(`${cmd} exited with ${code}: ${stderr.trim()}`));
-      else resolvePromise({ ms, ...peak, stdout });
+      else resolvePromise({ ms, cpuMs: childrenCpuMs() - cpu0, ...peak, stdout, ...(spans ? { processes: spans } : {}) });
     });
   });
 }
 
-async function runRemux(input: Input, out: string): Promise<Measured> {
-  return measure('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-y', '-i', input.dance, '-c', 'copy', out]);
+/** The issue's floor: the picture copied and the song encoded once, from where the alignment puts it. */
+function runBaseline(input: Input, offset: number, out: string): Promise<Measured> {
+  // A negative offset (the recording starts before the song) plays the song from its start: the same work.
+  return measure('ffmpeg', [
+    '-hide_banner', '-nostdin', '-v', 'error', '-y', '-i', input.dance, '-ss', Math.max(0, offset).toFixed(6), '-i', input.bgm,
+    '-map', '0:v', '-map', '1:a', '-c:v', 'copy', '-c:a', 'aac', '-b:a', '256k', '-shortest', out,
+  ]);
 }
 
-async function runSync(input: Input, outDir: string, variants?: string): Promise<Measured> {
-  const args = [join(root, 'bench', 'render.ts'), '--child-sync', input.dance, '--child-sync', input.bgm, '--child-sync', outDir];
-  if (variants) args.push('--child-sync', variants);
-  const r = await measure(process.execPath, args);
-  const inner = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { ms: number; timings: Record<string, number>; variants: string[] };
-  return { ms: r.ms, peakMb: r.peakMb, peakByNameMb: r.peakByNameMb, innerMs: inner.ms, timings: inner.timings, variants: inner.variants };
+async function runSync(input: Input, outDir: string, variants: string, profile = false, codeRoot = root): Promise<Measured> {
+  const args = [join(codeRoot, 'bench', 'render.ts'), '--child-sync', input.dance, '--child-sync', input.bgm, '--child-sync', outDir, '--child-sync', variants];
+  const r = await measure(process.execPath, args, profile);
+  const inner = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { timings: Record<string, number>; offset: number };
+  return { ms: r.ms, cpuMs: r.cpuMs, peakMb: r.peakMb, peakByNameMb: r.peakByNameMb, timings: inner.timings, offset: inner.offset, processes: r.processes };
 }
 
-async function bench(input: Input, repeats: number): Promise<Record<string, unknown>> {
+const seconds = (ms: number) => (ms / 1000).toFixed(2);
+
+function printProfile(kind: string, m: Measured): void {
+  console.error(`  profile of ${kind}: ${seconds(m.ms)} s wall, ${seconds(m.cpuMs)} s CPU; report.timings ${JSON.stringify(m.timings)}`);
+  for (const p of m.processes ?? []) {
+    console.error(`    ${seconds(p.startMs).padStart(6)}–${seconds(p.endMs).padEnd(6)} ${p.name.padEnd(8)} cpu ${seconds(p.cpuMs).padStart(5)} s  ${p.what}`);
+  }
+}
+
+async function bench(input: Input, repeats: number, profile: boolean): Promise<Record<string, unknown>> {
   const work = await mkdtemp(join(tmpdir(), 'beatsync-bench-'));
   try {
-    const remux: Measured[] = [];
-    const sync: Measured[] = [];
-    const syncTrimmed: Measured[] = [];
+    // A first sync (not counted) finds the offset for the baseline and warms the page cache for all three.
+    const warm = await runSync(input, join(work, 'warm'), 'trimmed');
+    await rm(join(work, 'warm'), { recursive: true, force: true });
+    const offset = warm.offset as number;
+    const runs: Record<Kind, Measured[]> = { baseline: [], trimmed: [], both: [], 'trimmed-before': [], 'both-before': [] };
+    const once = async (what: Kind, i: number, withProfile = false): Promise<Measured> => {
+      const out = join(work, `${what}-${i}`);
+      const m = what === 'baseline'
+        ? await runBaseline(input, offset, `${out}.mp4`)
+        : await runSync(input, out, VARIANTS_OF[what], withProfile, what.endsWith('-before') ? beforeRoot! : root);
+      await rm(out, { recursive: true, force: true });
+      await rm(`${out}.mp4`, { force: true });
+      return m;
+    };
     for (let i = 0; i < repeats; i++) {
       // Rotate the order, so cache warmth and neighbours' load favour none of them.
-      const kinds = ['remux', 'sync', 'sync-trimmed'];
-      const order = [...kinds.slice(i % 3), ...kinds.slice(0, i % 3)];
+      const order = [...KINDS.slice(i % KINDS.length), ...KINDS.slice(0, i % KINDS.length)];
       for (const what of order) {
-        const out = join(work, `${what}-${i}`);
-        const m = what === 'remux' ? await runRemux(input, `${out}.mp4`) : await runSync(input, out, what === 'sync-trimmed' ? 'trimmed' : undefined);
-        (what === 'remux' ? remux : what === 'sync' ? sync : syncTrimmed).push(m);
-        await rm(out, { recursive: true, force: true });
-        await rm(`${out}.mp4`, { force: true });
-        console.error(`  ${what} #${i + 1}: ${(m.ms / 1000).toFixed(2)} s, peak ${m.peakMb.toFixed(0)} MB ${JSON.stringify(m.peakByNameMb)}`);
+        const m = await once(what, i);
+        runs[what].push(m);
+        console.error(`  ${what} #${i + 1}: ${seconds(m.ms)} s, CPU ${seconds(m.cpuMs)} s, peak ${m.peakMb.toFixed(0)} MB ${JSON.stringify(m.peakByNameMb)}`);
       }
     }
-    const remuxMs = median(remux.map((r) => r.ms));
-    const syncMs = median(sync.map((r) => r.ms));
-    const trimmedMs = median(syncTrimmed.map((r) => r.ms));
+    if (profile) for (const what of ['trimmed', 'both'] as const) printProfile(what, await once(what, repeats, true));
+    const med = (k: Kind, f: (m: Measured) => number) => median(runs[k].map(f));
+    // Each round's own ratio (the three ran back to back), and their median.
+    const roundRatios = (k: Kind) => runs[k].map((m, i) => m.ms / runs.baseline[i].ms);
     return {
       input: input.name,
       picture: input.picture,
       seconds: input.seconds,
       sizeMb: Number(((await stat(input.dance)).size / 2 ** 20).toFixed(1)),
+      offsetSeconds: offset,
       repeats,
-      remuxMs: remux.map((r) => r.ms),
-      syncMs: sync.map((r) => r.ms),
-      syncInnerMs: sync.map((r) => r.innerMs),
-      remuxMedianMs: remuxMs,
-      syncMedianMs: syncMs,
-      ratio: syncMs / remuxMs,
-      syncTrimmedMs: syncTrimmed.map((r) => r.ms),
-      syncTrimmedMedianMs: trimmedMs,
-      trimmedRatio: trimmedMs / remuxMs,
-      remuxPeakMb: Math.max(...remux.map((r) => r.peakMb)),
-      syncPeakMb: Math.max(...sync.map((r) => r.peakMb), ...syncTrimmed.map((r) => r.peakMb)),
-      syncPeakByNameMb: [...sync, ...syncTrimmed].map((r) => r.peakByNameMb),
-      variants: sync[0]?.variants,
+      ms: Object.fromEntries(KINDS.map((k) => [k, runs[k].map((m) => Math.round(m.ms))])),
+      cpuMs: Object.fromEntries(KINDS.map((k) => [k, runs[k].map((m) => m.cpuMs)])),
+      medianMs: Object.fromEntries(KINDS.map((k) => [k, med(k, (m) => m.ms)])),
+      medianCpuMs: Object.fromEntries(KINDS.map((k) => [k, med(k, (m) => m.cpuMs)])),
+      trimmedRatio: med('trimmed', (m) => m.ms) / med('baseline', (m) => m.ms),
+      bothRatio: med('both', (m) => m.ms) / med('baseline', (m) => m.ms),
+      trimmedRoundRatioMedian: median(roundRatios('trimmed')),
+      bothRoundRatioMedian: median(roundRatios('both')),
+      ...(beforeRoot ? {
+        before: beforeRoot,
+        trimmedBeforeRatio: med('trimmed-before', (m) => m.ms) / med('baseline', (m) => m.ms),
+        bothBeforeRatio: med('both-before', (m) => m.ms) / med('baseline', (m) => m.ms),
+        trimmedBeforeRoundRatioMedian: median(roundRatios('trimmed-before')),
+        bothBeforeRoundRatioMedian: median(roundRatios('both-before')),
+      } : {}),
+      peakMb: Object.fromEntries(KINDS.map((k) => [k, Math.round(Math.max(...runs[k].map((m) => m.peakMb)))])),
+      peakByNameMb: [...runs.trimmed, ...runs.both].map((r) => r.peakByNameMb),
       /** 1/5/15-minute load averages at the end: the machine is shared, so read the times with this in mind. */
       loadAverage: loadavg(),
-      stageTimingsMs: sync[sync.length - 1]?.timings,
+      stageTimingsMs: { trimmed: runs.trimmed.at(-1)?.timings, both: runs.both.at(-1)?.timings },
     };
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -198,22 +245,33 @@ if (!(await loadSync())) {
 }
 const repeats = Math.max(1, Number(values.repeats));
 const results: Record<string, unknown>[] = [];
-const i3 = await input3min();
-console.error(`benchmarking ${i3.name} (${repeats} repeats each, alternating)…`);
-results.push(await bench(i3, repeats));
-if (values['4k10']) {
+if (!values['only-4k10']) {
+  const i3 = await input3min();
+  console.error(`benchmarking ${i3.name} (${repeats} repeats each, alternating)…`);
+  results.push(await bench(i3, repeats, values.profile));
+}
+if (values['4k10'] || values['only-4k10']) {
   const i4 = await input4k10();
   console.error(`benchmarking ${i4.name}…`);
-  results.push(await bench(i4, Math.min(repeats, 2)));
+  results.push(await bench(i4, Math.min(repeats, 3), values.profile));
 }
 const report = { machine: machine(), command: `npm run bench:render${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`, results };
 await mkdir(join(root, '.bench'), { recursive: true });
 await writeFile(join(root, '.bench', 'render.json'), JSON.stringify(report, null, 2) + '\n');
 
-console.log('| input | remux median (s) | sync median (s), default variants | sync / remux | sync median (s), trimmed only | trimmed / remux | peak memory sync (MB) | peak memory remux (MB) | default variants |');
-console.log('|---|---|---|---|---|---|---|---|---|');
-for (const r of results) {
-  console.log(`| ${String(r.input)} | ${fmt((r.remuxMedianMs as number) / 1000, 2)} | ${fmt((r.syncMedianMs as number) / 1000, 2)} | ${fmt(r.ratio as number, 1)}× | ${fmt((r.syncTrimmedMedianMs as number) / 1000, 2)} | ${fmt(r.trimmedRatio as number, 1)}× | ${fmt(r.syncPeakMb as number, 0)} | ${fmt(r.remuxPeakMb as number, 0)} | ${(r.variants as string[] | undefined)?.join(', ') ?? ''} |`);
+type Row = {
+  input: string; medianMs: Record<Kind, number>; medianCpuMs: Record<Kind, number>; peakMb: Record<Kind, number>; trimmedRatio: number; bothRatio: number; trimmedRoundRatioMedian: number; bothRoundRatioMedian: number;
+  before?: string; trimmedBeforeRatio?: number; bothBeforeRatio?: number; trimmedBeforeRoundRatioMedian?: number; bothBeforeRoundRatioMedian?: number;
+};
+console.log('| input | baseline (s) | trimmed (s) | trimmed / baseline | both (s) | both / baseline | CPU s: baseline / trimmed / both | peak MB: baseline / trimmed / both |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const r of results as unknown as Row[]) {
+  const m = r.medianMs;
+  const c = r.medianCpuMs;
+  if (r.trimmedBeforeRatio !== undefined) {
+    console.log(`| ${r.input}, before (${String(r.before)}) | ${seconds(m.baseline)} | ${seconds(m['trimmed-before'])} | ${fmt(r.trimmedBeforeRatio, 2)}× (rounds ${fmt(r.trimmedBeforeRoundRatioMedian, 2)}×) | ${seconds(m['both-before'])} | ${fmt(r.bothBeforeRatio, 2)}× (rounds ${fmt(r.bothBeforeRoundRatioMedian, 2)}×) | ${seconds(c.baseline)} / ${seconds(c['trimmed-before'])} / ${seconds(c['both-before'])} | ${r.peakMb.baseline} / ${r.peakMb['trimmed-before']} / ${r.peakMb['both-before']} |`);
+  }
+  console.log(`| ${r.input} | ${seconds(m.baseline)} | ${seconds(m.trimmed)} | ${fmt(r.trimmedRatio, 2)}× (rounds ${fmt(r.trimmedRoundRatioMedian, 2)}×) | ${seconds(m.both)} | ${fmt(r.bothRatio, 2)}× (rounds ${fmt(r.bothRoundRatioMedian, 2)}×) | ${seconds(c.baseline)} / ${seconds(c.trimmed)} / ${seconds(c.both)} | ${r.peakMb.baseline} / ${r.peakMb.trimmed} / ${r.peakMb.both} |`);
 }
 console.log(`\nLoad average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${machine().nproc} cores.`);
-console.log('\nGoals: sync ≤ 3× remux; peak memory ≤ 300 MB (10-minute 4K). Memory = summed VmRSS of the process tree (node + ffmpeg children), polled every 25 ms.');
+console.log('\nGoals: trimmed ≤ 1.3× and both ≤ 1.6× the baseline; peak memory ≤ 300 MB (10-minute 4K). Memory = summed VmRSS of the process tree (node + ffmpeg children), polled every 25 ms.');

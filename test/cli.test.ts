@@ -121,6 +121,23 @@ describe('beatsync CLI', () => {
     assert.equal(report.variants.length, 1);
   });
 
+  test('sync --variant compact --compact-long-side 1920: the phone-size video, with the job option\'s choices', async () => {
+    const out = join(work, 'sync-compact');
+    const run = await beatsync(['sync', dance, bgm, '-o', out, '--variant', 'compact', '--compact-long-side', '1920', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { type: string; variants: Array<{ variant: string; file: string; width?: number; height?: number }> };
+    assert.equal(result.type, 'result');
+    assert.deepEqual(result.variants.map((v) => v.file), ['compact.mp4']);
+    assert.deepEqual((await readdir(out)).sort(), ['compact.mp4', 'report.json']);
+    const [compact] = result.variants;
+    assert.ok(Math.max(compact.width ?? Infinity, compact.height ?? Infinity) <= 1920);
+    for (const bad of ['1000', 'big']) {
+      const refused = await beatsync(['sync', dance, bgm, '-o', join(work, 'sync-compact-bad'), '--variant', 'compact', '--compact-long-side', bad, '--json']);
+      assert.equal(refused.code, 2, bad);
+      assert.equal(jsonOf(refused).error?.code, 'BAD_REQUEST', bad);
+    }
+  });
+
   test('sync without --json: plain progress lines on stderr (not a terminal), paths on stdout', async () => {
     const out = join(work, 'sync-text');
     const run = await beatsync(['sync', dance, bgm, '-o', out]);

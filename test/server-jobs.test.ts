@@ -252,6 +252,14 @@ describe('job routes on a real server', () => {
     assert.equal(different.status, 409);
     assert.equal(different.body.error.code, 'CONFLICT');
 
+    // Only the compact size differs: another request too (1280 is the default, so naming it is the same one).
+    const otherSize = await submit({ danceFileId: danceId, bgmFileId: bgmId, options: { compactLongSide: 1920 } }, 'first-job');
+    assert.equal(otherSize.status, 409);
+    assert.equal(otherSize.body.error.code, 'CONFLICT');
+    const defaultSize = await submit({ danceFileId: danceId, bgmFileId: bgmId, options: { compactLongSide: 1280 } }, 'first-job');
+    assert.equal(defaultSize.status, 200);
+    assert.equal(defaultSize.body.jobId, firstJob.jobId);
+
     // Another token's key space is its own, and it cannot use this token's uploads.
     const theirs = await submit({ danceFileId: danceId, bgmFileId: bgmId }, 'first-job', other);
     assert.equal(theirs.status, 404);

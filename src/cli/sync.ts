@@ -1,11 +1,13 @@
 // `beatsync sync <dance> <bgm> -o <dir>`: the finished videos and report.json in <dir>.
 import { resolve } from 'node:path';
 import { BeatSyncError } from '../errors.ts';
-import type { StageProgress, VariantName } from '../pipeline/types.ts';
+import type { CompactLongSide, StageProgress, VariantName } from '../pipeline/types.ts';
 import type { Command, OptionSpec } from './commands.ts';
 import { commandHelp, confidenceWords, describeDoubts, EXIT_OK, parseCommandArgs, progressDisplay, reportError, t } from './output.ts';
 
-const VARIANTS: readonly VariantName[] = ['trimmed', 'full', 'alternate'];
+const VARIANTS: readonly VariantName[] = ['trimmed', 'full', 'alternate', 'compact'];
+/** The same choice as a job's `options.compactLongSide`. */
+const COMPACT_LONG_SIDES: readonly CompactLongSide[] = [1280, 1920];
 /** The page's nudge control goes no further than this either way. */
 const MAX_NUDGE_MS = 2000;
 
@@ -24,6 +26,15 @@ const OPTIONS: OptionSpec[] = [
     default: { en: 'trimmed,full, plus alternate when a second place in the song is plausible', zh: 'trimmed,full；歌曲中有第二个可能的位置时再加 alternate' },
   },
   {
+    name: 'compact-long-side',
+    value: '<px>',
+    help: {
+      en: `longest side of the phone-size compact video: ${COMPACT_LONG_SIDES.join(' or ')}`,
+      zh: `手机版 compact 视频的长边像素：${COMPACT_LONG_SIDES.join(' 或 ')}`,
+    },
+    default: { en: '1280', zh: '1280' },
+  },
+  {
     name: 'nudge-ms',
     value: '<ms>',
     help: { en: `shift the music by this many ms (positive = later), within ±${MAX_NUDGE_MS}`, zh: `把音乐移动若干毫秒（正数 = 更晚），范围 ±${MAX_NUDGE_MS}` },
@@ -39,7 +50,7 @@ const OPTIONS: OptionSpec[] = [
 export const command: Command = {
   name: 'sync',
   summary: { en: 'replace the video\'s sound with the song, in sync, and trim the talk', zh: '用原曲替换视频声音并精确对齐，剪掉前后的讲话' },
-  usage: 'beatsync sync <dance-video> <music> -o <dir> [--variant trimmed,full,alternate] [--nudge-ms N] [--json]',
+  usage: 'beatsync sync <dance-video> <music> -o <dir> [--variant trimmed,full,alternate,compact] [--compact-long-side 1280|1920] [--nudge-ms N] [--json]',
   help: (lang) => commandHelp(command, OPTIONS, lang),
   async run(args, io) {
     let json = args.includes('--json');
@@ -57,6 +68,8 @@ export const command: Command = {
       const variants = variantText === undefined ? undefined : parseVariants(variantText);
       const nudgeText = text('nudge-ms');
       const nudgeMs = nudgeText === undefined ? 0 : parseNudge(nudgeText);
+      const sideText = text('compact-long-side');
+      const compactLongSide = sideText === undefined ? undefined : parseLongSide(sideText);
       const [dance, bgm] = positionals;
       const outDir = resolve(output);
       // Loaded here, not at the top: `--help` must not pay for the engine and the renderer.
@@ -69,7 +82,7 @@ export const command: Command = {
       };
       let result;
       try {
-        result = await syncFiles(dance, bgm, outDir, { variants, nudgeMs, signal: io.signal, onProgress });
+        result = await syncFiles(dance, bgm, outDir, { variants, nudgeMs, compactLongSide, signal: io.signal, onProgress });
       } finally {
         display?.done();
       }
@@ -102,6 +115,12 @@ function parseVariants(text: string): VariantName[] {
   const bad = names.filter((n) => !(VARIANTS as readonly string[]).includes(n));
   if (names.length === 0 || bad.length) throw new BeatSyncError('BAD_REQUEST', `--variant takes ${VARIANTS.join(',')} (got ${text})`);
   return names as VariantName[];
+}
+
+function parseLongSide(text: string): CompactLongSide {
+  const n = Number(text);
+  if (!(COMPACT_LONG_SIDES as readonly number[]).includes(n)) throw new BeatSyncError('BAD_REQUEST', `--compact-long-side takes ${COMPACT_LONG_SIDES.join(' or ')} (got ${text})`);
+  return n as CompactLongSide;
 }
 
 function parseNudge(text: string): number {

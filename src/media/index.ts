@@ -1,6 +1,6 @@
 // The media layer: the only part of BeatSync that starts ffmpeg/ffprobe.
 export type { AudioStreamInfo, FfmpegProgress, MediaInfo, RunOptions, VideoStreamInfo } from './types.ts';
-export { runFfmpeg, runFfmpegStream, runFfmpegToBuffer, runFfprobe, withThreads } from './run.ts';
+export { runFfmpeg, runFfmpegPiped, runFfmpegStream, runFfmpegToBuffer, runFfprobe, withThreads } from './run.ts';
 export type { ProbeRunOptions } from './run.ts';
 export { ALLOWED_DEMUXERS, fileUrl, inputArgs, sniffFile } from './input.ts';
 export type { InputOptions } from './input.ts';

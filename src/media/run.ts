@@ -48,6 +48,10 @@ interface SpawnSpec extends RunOptions {
   maxStdoutBytes?: number;
   /** ffmpeg writes -progress to fd 3. */
   progressFd?: boolean;
+  /** Receives the child's stdout unread, to become another child's stdin (the producer of a pipe). */
+  onStdoutPipe?: (stdout: Readable) => void;
+  /** The child reads this pipe as its stdin (the consumer); the parent's end is closed once it started. */
+  stdinFrom?: Readable;
 }
 
 interface SpawnResult {
@@ -60,7 +64,7 @@ type StopReason = { kind: 'abort' } | { kind: 'timeout' } | { kind: 'overflow' }
 function runTool(tool: Tool, args: string[], spec: SpawnSpec): Promise<SpawnResult> {
   if (spec.signal?.aborted) return Promise.reject(new BeatSyncError('CANCELLED', `${tool} was not started`));
   return new Promise<SpawnResult>((resolve, reject) => {
-    const stdio: Array<'ignore' | 'pipe'> = ['ignore', 'pipe', 'pipe'];
+    const stdio: Array<'ignore' | 'pipe' | Readable> = [spec.stdinFrom ?? 'ignore', 'pipe', 'pipe'];
     if (spec.progressFd) stdio.push('pipe');
     const child = spawn(toolPath(tool), args, {
       stdio,
@@ -100,7 +104,10 @@ function runTool(tool: Tool, args: string[], spec: SpawnSpec): Promise<SpawnResu
       stderr += text;
       if (stderr.length > 2 * STDERR_TAIL_CHARS) stderr = stderr.slice(-STDERR_TAIL_CHARS);
     });
-    child.stdout!.on('data', (chunk: Buffer) => {
+    // The two children talk directly; this process keeps no end of their pipe.
+    spec.stdinFrom?.destroy();
+    if (spec.onStdoutPipe) spec.onStdoutPipe(child.stdout!);
+    else child.stdout!.on('data', (chunk: Buffer) => {
       if (stop) return;
       if (spec.onStdout) {
         try {
@@ -232,6 +239,39 @@ export async function runFfmpegToBuffer(args: string[], options: RunOptions & { 
     collectStdout: true,
     maxStdoutBytes: options.maxOutputBytes ?? 64 * 1024 * 1024,
   });
+}
+
+/**
+ * Runs two ffmpegs side by side, the first one's `pipe:1` feeding the second one's `pipe:0`, so that two
+ * single-threaded stages (e.g. the sound's filters and the AAC encoder) use two cores. Progress comes
+ * from the second. Settles when both have ended; if either fails the other is stopped, and the error
+ * thrown is the consumer's when it failed on its own (the producer then only saw a broken pipe).
+ */
+export async function runFfmpegPiped(producerArgs: string[], consumerArgs: string[], options: RunOptions = {}): Promise<void> {
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  let handOver!: (stdout: Readable) => void;
+  let noPipe!: (error: unknown) => void;
+  const pipe = new Promise<Readable>((resolve, reject) => {
+    handOver = resolve;
+    noPipe = reject;
+  });
+  const producer = runTool('ffmpeg', ffmpegArgs(producerArgs, options), { ...options, signal, onProgress: undefined, progressFd: true, onStdoutPipe: (out) => handOver(out) });
+  // A producer that never started (cancelled first) starts no consumer.
+  producer.then(() => noPipe(new BeatSyncError('PROCESSING_FAILED', 'ffmpeg ended before its output was read')), noPipe);
+  const consumer = pipe.then((stdin) => runTool('ffmpeg', ffmpegArgs(consumerArgs, options), { ...options, signal, progressFd: true, stdinFrom: stdin }));
+  const failFast = (p: Promise<unknown>) => p.catch((error: unknown) => {
+    stop.abort();
+    throw error;
+  });
+  const [made, used] = await Promise.allSettled([failFast(producer), failFast(consumer)]);
+  if (used.status === 'rejected' && !(made.status === 'rejected' && isStopped(used.reason))) throw used.reason;
+  if (made.status === 'rejected') throw made.reason;
+}
+
+/** A stop we caused (the other side of a pipe failed), not a failure of its own. */
+function isStopped(error: unknown): boolean {
+  return error instanceof BeatSyncError && error.code === 'CANCELLED';
 }
 
 function ffmpegArgs(args: string[], options: RunOptions): string[] {

@@ -42,6 +42,7 @@ export async function analyzeFiles(dancePath: string, bgmPath: string, options: 
     }
     timings.decode = elapsedMs(start);
     throwIfCancelled(signal);
+    options.beforeAlign?.(dance);
 
     report('analyze', 0, 'Finding the song in the recording');
     start = performance.now();

@@ -77,6 +77,20 @@ export function cleanEndCut(packets: readonly PacketTiming[], targetMedia: numbe
   return null;
 }
 
+/**
+ * What an ffprobe `-read_intervals from%to` lists, taken from the whole stream's packets (decode order):
+ * from the last keyframe at or before `from` (the start without it), up to the first packet shown at or after `to`.
+ */
+export function packetWindow(packets: readonly PacketTiming[], from: number | undefined, to: number): PacketTiming[] {
+  let start = 0;
+  if (from !== undefined) {
+    for (let i = 0; i < packets.length; i++) if (packets[i].keyframe && packets[i].pts <= from + 1e-6) start = i;
+  }
+  let end = start;
+  while (end < packets.length && !(end > start && packets[end].pts >= to - 1e-6)) end++;
+  return packets.slice(start, end);
+}
+
 /** ffmpeg reads times as decimal seconds; six decimals = its microsecond clock. */
 export function secondsArg(value: number): string {
   return value.toFixed(6);

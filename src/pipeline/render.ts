@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Alignment } from '../align/types.ts';
 import { BeatSyncError, toBeatSyncError } from '../errors.ts';
-import { checkBgmInput, checkDanceInput, fileUrl, hasEncoder, inputArgs, listVideoPackets, probeOutputHead, runFfmpeg } from '../media/index.ts';
+import { checkBgmInput, checkDanceInput, fileUrl, hasEncoder, inputArgs, listVideoPackets, probeOutputHead, runFfmpeg, runFfmpegPiped } from '../media/index.ts';
 import type { AudioStreamInfo, MediaInfo, VideoStreamInfo } from '../media/types.ts';
 import {
   AUDIO_ENCODER_ARGS,
@@ -14,7 +14,9 @@ import {
   cleanEndCut,
   inputDurationFor,
   keyframeAtOrBefore,
+  MIX_PCM_ARGS,
   metadataArgs,
+  packetWindow,
   secondsArg,
   videoCodecArgs,
 } from './plan.ts';
@@ -22,6 +24,8 @@ import { expandClipVariants, isClipVariant, runThroughClips, timelineSoundGraph 
 import { renderWithCompact } from './outputs.ts';
 import type { MusicMapping, PacketTiming, VideoCut } from './plan.ts';
 import { collectGarbage } from './memory.ts';
+import { processSlots } from './slots.ts';
+import type { ProcessSlots } from './slots.ts';
 import { elapsedMs, stageReporter, throwIfCancelled } from './progress.ts';
 import type { Analysis, RenderOptions, RenderedVariant, VariantName } from './types.ts';
 
@@ -31,11 +35,14 @@ export const SYNC_TOLERANCE_SECONDS = 0.0002;
 const PACKETS_COMPARED = 8;
 /** Video listed from the first kept keyframe on, for the keyframe search and the sync check (s). */
 const HEAD_SECONDS = 1;
-/**
- * Variants encoded at once. The AAC encoder is single-threaded, so two use both cores of a small
- * machine; each ffmpeg costs ~60 MB resident, which the 300 MB budget (10-minute 4K) still allows.
- */
+/** Variants rendered at once (each waits for the process slots it needs). */
 export const RENDER_CONCURRENCY = 2;
+/**
+ * ffmpeg/ffprobe children at once. Each costs ~60 MB resident, which the 300 MB budget (10-minute 4K)
+ * allows twice beside node; two also fill both cores of a small machine. A sound render takes two
+ * (its filters and its AAC encoder, single-threaded each, run as two piped processes), a copy one.
+ */
+export const RENDER_PROCESSES = 2;
 /** The shared mix's share of the render progress, against 1 per variant (it does the one AAC encode). */
 const MIX_SHARE = 1;
 /**
@@ -164,7 +171,7 @@ async function renderAll(plan: RenderPlan): Promise<RenderOutcome> {
     if (!mix) {
       const start = performance.now();
       const key = al === analysis.alignment ? 'render.mix' : 'render.mix.alternate';
-      mix = renderMix(plan, al, signal, progress(key, MIX_SHARE, 'Mixing the music')).then((m) => {
+      mix = slots.run(2, () => renderMix(plan, al, signal, progress(key, MIX_SHARE, 'Mixing the music'))).then((m) => {
         timings[key] = elapsedMs(start);
         return m;
       });
@@ -173,13 +180,10 @@ async function renderAll(plan: RenderPlan): Promise<RenderOutcome> {
     return mix;
   };
 
-  // One ffprobe at a time across the variants (each is ~50–70 MB resident, beside the encoders).
-  let probing: Promise<unknown> = Promise.resolve();
-  const oneProbeAtATime = <T>(step: () => Promise<T>): Promise<T> => {
-    const run = probing.then(step, step);
-    probing = run.catch(() => undefined);
-    return run;
-  };
+  const slots = processSlots(RENDER_PROCESSES);
+
+  // The shared mixes start at once: each variant's own work before it (the cut plan) needs no process.
+  for (const al of new Set(wanted.map(alignmentOf))) if (sharers(al) > 1) void mixFor(al).catch(() => undefined);
 
   const results: RenderedVariant[] = new Array(wanted.length);
   let next = 0;
@@ -193,7 +197,7 @@ async function renderAll(plan: RenderPlan): Promise<RenderOutcome> {
       try {
         const share = progress(variant, 1, `Rendering ${variant} (${i + 1}/${wanted.length})`);
         share(0);
-        const job: VariantJob = { ...plan, variant, alignment, options: { ...options, signal }, progress: share, probe: oneProbeAtATime };
+        const job: VariantJob = { ...plan, variant, alignment, options: { ...options, signal }, progress: share, slots };
         results[i] = await renderOne(job, sharers(alignment) > 1 ? () => mixFor(alignment) : null);
         const clip = clipOf(variant);
         if (clip) Object.assign(results[i], { clip: clip.clip, segment: clip.segment });
@@ -232,13 +236,9 @@ async function renderMix(plan: RenderPlan, alignment: Alignment, signal: AbortSi
     zeroDance, roomZeroDance: 0, durationSeconds, alignment, mapping: (line) => musicMapping(plan, line),
     danceAudioIndex: plan.danceAudio.index, bgmAudioIndex: plan.bgmAudio.index,
   });
-  await runFfmpeg(
-    [
-      ...inputArgs(plan.dancePath),
-      ...inputArgs(plan.bgmPath),
-      '-filter_complex', graph,
-      '-map', '[aout]', ...AUDIO_ENCODER_ARGS, '-f', 'mp4', '-y', path,
-    ],
+  await runFfmpegPiped(
+    [...inputArgs(plan.dancePath), ...inputArgs(plan.bgmPath), '-filter_complex', graph, '-map', '[aout]', ...MIX_PCM_ARGS, 'pipe:1'],
+    [...MIX_PCM_ARGS, '-i', 'pipe:0', '-map', '0:a', ...AUDIO_ENCODER_ARGS, '-f', 'mp4', '-y', path],
     {
       signal,
       threads: plan.options.threads,
@@ -267,8 +267,8 @@ interface VariantJob extends RenderPlan {
   variant: VariantName;
   alignment: Alignment;
   progress: (fraction: number) => void;
-  /** Runs a step that starts ffprobes, one such step at a time. */
-  probe: <T>(step: () => Promise<T>) => Promise<T>;
+  /** The render's ffmpeg/ffprobe slots. */
+  slots: ProcessSlots;
 }
 
 /** Input packets (decode order) from the first kept keyframe on, at least a second of them; null when re-encoding. */
@@ -278,7 +278,7 @@ async function renderOne(job: VariantJob, sharedMix: (() => Promise<MixSource>) 
   const { danceAudio, options } = job;
   const audioStart = danceAudio.startTime;
   throwIfCancelled(options.signal);
-  const cut = await job.probe(() => planCut(job));
+  const cut = await planCut(job);
   const durationSeconds = cut.endMedia - cut.zeroMedia;
   if (!(durationSeconds > 0.05)) throw new BeatSyncError('PROCESSING_FAILED', `nothing to render for ${job.variant} (${durationSeconds.toFixed(3)} s)`);
   const mix = sharedMix ? await sharedMix() : null;
@@ -288,16 +288,18 @@ async function renderOne(job: VariantJob, sharedMix: (() => Promise<MixSource>) 
   let zeroDance = cut.zeroMedia - audioStart;
   try {
     for (let attempt = 0; ; attempt++) {
-      const args = ffmpegArgs(job, cut, zeroDance, durationSeconds, tmpPath, mix);
-      await runFfmpeg(args, {
+      const run = ffmpegRun(job, cut, zeroDance, durationSeconds, tmpPath, mix);
+      const runOptions = {
         signal: options.signal,
         threads: options.threads,
         timeoutMs: 120_000 + durationSeconds * 10_000,
         expectedDurationSeconds: durationSeconds,
-        onProgress: (p) => job.progress(p.fraction ?? 0),
-      });
+        onProgress: (p: { fraction: number | null }) => job.progress(p.fraction ?? 0),
+      };
+      if (run.sound) await job.slots.run(2, () => runFfmpegPiped(run.sound!, run.args, runOptions));
+      else await job.slots.run(1, () => runFfmpeg(run.args, runOptions));
       throwIfCancelled(options.signal);
-      const error = await job.probe(() => measureSyncError(job, cut, tmpPath));
+      const error = await job.slots.run(1, () => measureSyncError(job, cut, tmpPath));
       if (Math.abs(error) <= SYNC_TOLERANCE_SECONDS) break;
       if (attempt >= 1) {
         throw new BeatSyncError('PROCESSING_FAILED', `the output's picture and sound are ${(error * 1000).toFixed(2)} ms apart after correction`, { retryable: false });
@@ -329,10 +331,13 @@ async function planCut(job: VariantJob): Promise<PlannedCut> {
   const dance: MediaInfo = analysis.dance;
   const fileStart = dance.startTime;
   const fileEnd = dance.startTime + dance.durationSeconds;
-  const packetOptions = { streamIndex: video.index, signal: options.signal };
+  const all = copy ? await (options.videoPackets ?? Promise.resolve(null)).catch(() => null) : null;
+  // The whole stream's packets when they were listed beside the analysis, else an ffprobe around the spot.
+  const list = (fromSeconds: number | undefined, toSeconds: number): Promise<PacketTiming[]> =>
+    all ? Promise.resolve(packetWindow(all, fromSeconds, toSeconds)) : job.slots.run(1, () => listVideoPackets(job.dancePath, { streamIndex: video.index, signal: options.signal, fromSeconds, toSeconds }));
   if (job.variant === 'full') {
     // No seek: ffmpeg shifts every timestamp by the file's start time.
-    const head = copy ? await listVideoPackets(job.dancePath, { ...packetOptions, toSeconds: fileStart + HEAD_SECONDS }) : null;
+    const head = copy ? await list(undefined, fileStart + HEAD_SECONDS) : null;
     return { seekMedia: null, inputDuration: null, zeroMedia: fileStart, endMedia: fileEnd, head };
   }
   const audioStart = danceAudio.startTime;
@@ -343,11 +348,11 @@ async function planCut(job: VariantJob): Promise<PlannedCut> {
     return { seekMedia: startMedia, inputDuration: endMedia - startMedia, zeroMedia: startMedia, endMedia, head: null };
   }
   // One listing serves both the keyframe search and, later, the check of where the picture landed.
-  let listed = await listVideoPackets(job.dancePath, { ...packetOptions, fromSeconds: startMedia, toSeconds: startMedia + HEAD_SECONDS });
+  let listed = await list(startMedia, startMedia + HEAD_SECONDS);
   let keyframe = keyframeAtOrBefore(listed, startMedia);
   if (!keyframe) {
     // Some demuxers seek late: look from the beginning (slower, but always right).
-    listed = await listVideoPackets(job.dancePath, { ...packetOptions, toSeconds: startMedia + HEAD_SECONDS });
+    listed = await list(undefined, startMedia + HEAD_SECONDS);
     keyframe = keyframeAtOrBefore(listed, startMedia);
   }
   if (!keyframe) throw new BeatSyncError('PROCESSING_FAILED', 'no keyframe found before the music starts');
@@ -357,7 +362,7 @@ async function planCut(job: VariantJob): Promise<PlannedCut> {
   let inputDuration: number | null = null;
   let videoEnd = fileEnd;
   if (endMedia < fileEnd - 0.05) {
-    const tail = await listVideoPackets(job.dancePath, { ...packetOptions, fromSeconds: endMedia, toSeconds: endMedia + 3 });
+    const tail = await list(endMedia, endMedia + 3);
     const cutAt = cleanEndCut(tail, endMedia);
     if (cutAt) {
       inputDuration = inputDurationFor(tail, cutAt.beforeIndex, seekMedia);
@@ -367,7 +372,8 @@ async function planCut(job: VariantJob): Promise<PlannedCut> {
   return { seekMedia, inputDuration, zeroMedia: seekMedia, endMedia: videoEnd, head };
 }
 
-function ffmpegArgs(job: VariantJob, cut: VideoCut, zeroDance: number, durationSeconds: number, tmpPath: string, mix: MixSource | null): string[] {
+/** The ffmpeg that writes the variant, and the one feeding it the sound through a pipe (null when it copies the mix's). */
+function ffmpegRun(job: VariantJob, cut: VideoCut, zeroDance: number, durationSeconds: number, tmpPath: string, mix: MixSource | null): { args: string[]; sound: string[] | null } {
   const { analysis, alignment, video, danceAudio, bgmAudio, copy } = job;
   const danceInput = inputArgs(job.dancePath);
   const seekArgs: string[] = [];
@@ -376,6 +382,7 @@ function ffmpegArgs(job: VariantJob, cut: VideoCut, zeroDance: number, durationS
   danceInput.splice(danceInput.length - 2, 0, ...seekArgs);
   let soundArgs: string[];
   let soundOut: string[];
+  let sound: string[] | null = null;
   if (mix) {
     // Our own AAC file, copied: packets from a little before this variant's first sample, shifted so
     // that sample lands at output time 0 (ffmpeg keeps the earlier ones at negative times with
@@ -398,10 +405,12 @@ function ffmpegArgs(job: VariantJob, cut: VideoCut, zeroDance: number, durationS
       danceAudioIndex: danceAudio.index,
       bgmAudioIndex: bgmAudio.index,
     });
-    soundArgs = [...inputArgs(job.bgmPath), '-filter_complex', graph];
-    soundOut = ['-map', '[aout]', ...AUDIO_ENCODER_ARGS];
+    // The same inputs (the dance seeked alike, so the room sound lines up) render the sound to raw samples.
+    sound = [...danceInput, ...inputArgs(job.bgmPath), '-filter_complex', graph, '-map', '[aout]', ...MIX_PCM_ARGS, 'pipe:1'];
+    soundArgs = [...MIX_PCM_ARGS, '-i', 'pipe:0'];
+    soundOut = ['-map', '1:a:0', ...AUDIO_ENCODER_ARGS];
   }
-  return [
+  const args = [
     ...danceInput,
     ...soundArgs,
     '-map', `0:${video.index}`,
@@ -412,6 +421,7 @@ function ffmpegArgs(job: VariantJob, cut: VideoCut, zeroDance: number, durationS
     '-movflags', '+faststart',
     '-f', 'mp4', '-y', tmpPath,
   ];
+  return { args, sound };
 }
 
 /**

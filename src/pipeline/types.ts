@@ -1,6 +1,7 @@
 // What the sync pipeline takes and gives: used by the CLI and the job system.
 import type { Alignment } from '../align/types.ts';
 import type { MediaInfo } from '../media/types.ts';
+import type { VideoPacket } from '../media/packets.ts';
 import type { LoudnessEnvelopes } from './envelopes.ts';
 
 export type { LoudnessEnvelopes } from './envelopes.ts';
@@ -25,6 +26,11 @@ export interface AnalyzeOptions {
   onProgress?: (p: StageProgress) => void;
   /** ffmpeg thread limit. */
   threads?: number;
+  /**
+   * Called once the sound is decoded, as the alignment (one core) starts: work that needs only the
+   * probe can run beside it (sync.ts lists the video's packets there).
+   */
+  beforeAlign?: (dance: MediaInfo) => void;
 }
 
 export interface Analysis {
@@ -49,6 +55,8 @@ export interface RenderOptions extends AnalyzeOptions {
   workDir?: string;
   /** Longest side of `compact` (default 1280). */
   compactLongSide?: CompactLongSide;
+  /** The dance video stream's packets (decode order), when listed ahead; else the renderer lists them around its cuts. */
+  videoPackets?: Promise<VideoPacket[] | null>;
 }
 
 /** The stretch of the recording a clip was cut for, and its mapping (BGM time = offsetSeconds + speed × dance time). */

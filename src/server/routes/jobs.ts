@@ -258,7 +258,9 @@ async function uploadOrFileNotFound(app: FastifyInstance, fileId: string, reques
 }
 
 function sameInput(a: SyncInput, b: SyncInput): boolean {
-  const norm = (x: SyncInput) => JSON.stringify([x.danceFileId, x.bgmFileId, [...(x.options?.variants ?? [])].sort(), x.options?.nudgeMs ?? 0]);
+  // compactLongSide changes the compact video, so it is part of what "the same request" means.
+  const norm = (x: SyncInput) =>
+    JSON.stringify([x.danceFileId, x.bgmFileId, [...(x.options?.variants ?? [])].sort(), x.options?.nudgeMs ?? 0, x.options?.compactLongSide ?? 1280]);
   return norm(a) === norm(b);
 }
 
