@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Alignment } from '../align/types.ts';
 import { BeatSyncError, toBeatSyncError } from '../errors.ts';
 import { checkBgmInput, checkDanceInput, fileUrl, hasEncoder, inputArgs, listVideoPackets, probeOutputHead, runFfmpeg } from '../media/index.ts';
+import type { SmartCutApplied } from '../media/index.ts';
 import type { AudioStreamInfo, MediaInfo, VideoStreamInfo } from '../media/types.ts';
 import {
   AUDIO_ENCODER_ARGS,
@@ -23,7 +24,8 @@ import { renderWithCompact } from './outputs.ts';
 import type { MusicMapping, PacketTiming, VideoCut } from './plan.ts';
 import { collectGarbage } from './memory.ts';
 import { elapsedMs, stageReporter, throwIfCancelled } from './progress.ts';
-import type { Analysis, RenderOptions, RenderedVariant, VariantName } from './types.ts';
+import { smartCutFor } from './smart-cut.ts';
+import type { Analysis, RenderOptions, RenderedVariant, SmartCutReport, VariantName } from './types.ts';
 
 /** A/V sync error above which the output is corrected (and, if that fails, refused) (s). */
 export const SYNC_TOLERANCE_SECONDS = 0.0002;
@@ -118,7 +120,7 @@ async function renderCopies(
   }
 }
 
-interface RenderPlan {
+export interface RenderPlan {
   dancePath: string;
   bgmPath: string;
   analysis: Analysis;
@@ -263,7 +265,7 @@ function musicMapping(plan: Pick<RenderPlan, 'options' | 'bgmAudio' | 'analysis'
   };
 }
 
-interface VariantJob extends RenderPlan {
+export interface VariantJob extends RenderPlan {
   variant: VariantName;
   alignment: Alignment;
   progress: (fraction: number) => void;
@@ -271,14 +273,17 @@ interface VariantJob extends RenderPlan {
   probe: <T>(step: () => Promise<T>) => Promise<T>;
 }
 
-/** Input packets (decode order) from the first kept keyframe on, at least a second of them; null when re-encoding. */
-type PlannedCut = VideoCut & { head: PacketTiming[] | null };
+/**
+ * Input packets (decode order) from the first kept keyframe on, at least a second of them; null when
+ * re-encoding. `smart`: the frame-exact start of a trimmed clip, when its head was re-encoded.
+ */
+export type PlannedCut = VideoCut & { head: PacketTiming[] | null; smart?: SmartCutApplied; smartReport?: SmartCutReport };
 
 async function renderOne(job: VariantJob, sharedMix: (() => Promise<MixSource>) | null): Promise<RenderedVariant> {
   const { danceAudio, options } = job;
   const audioStart = danceAudio.startTime;
   throwIfCancelled(options.signal);
-  const cut = await job.probe(() => planCut(job));
+  const cut = await smartCutFor(job, await job.probe(() => planCut(job)));
   const durationSeconds = cut.endMedia - cut.zeroMedia;
   if (!(durationSeconds > 0.05)) throw new BeatSyncError('PROCESSING_FAILED', `nothing to render for ${job.variant} (${durationSeconds.toFixed(3)} s)`);
   const mix = sharedMix ? await sharedMix() : null;
@@ -320,11 +325,12 @@ async function renderOne(job: VariantJob, sharedMix: (() => Promise<MixSource>) 
     danceEnd: round6(zeroDance + durationSeconds),
   };
   if (job.variant === 'alternate') result.flagged = true;
+  if (cut.smartReport) result.smartCut = cut.smartReport;
   return result;
 }
 
 /** Where the video starts and stops for this variant (media times), from the real packet layout. */
-async function planCut(job: VariantJob): Promise<PlannedCut> {
+export async function planCut(job: VariantJob): Promise<PlannedCut> {
   const { analysis, alignment, video, danceAudio, copy, options } = job;
   const dance: MediaInfo = analysis.dance;
   const fileStart = dance.startTime;
@@ -367,7 +373,7 @@ async function planCut(job: VariantJob): Promise<PlannedCut> {
   return { seekMedia, inputDuration, zeroMedia: seekMedia, endMedia: videoEnd, head };
 }
 
-function ffmpegArgs(job: VariantJob, cut: VideoCut, zeroDance: number, durationSeconds: number, tmpPath: string, mix: MixSource | null): string[] {
+function ffmpegArgs(job: VariantJob, cut: PlannedCut, zeroDance: number, durationSeconds: number, tmpPath: string, mix: MixSource | null): string[] {
   const { analysis, alignment, video, danceAudio, bgmAudio, copy } = job;
   const danceInput = inputArgs(job.dancePath);
   const seekArgs: string[] = [];
@@ -401,11 +407,15 @@ function ffmpegArgs(job: VariantJob, cut: VideoCut, zeroDance: number, durationS
     soundArgs = [...inputArgs(job.bgmPath), '-filter_complex', graph];
     soundOut = ['-map', '[aout]', ...AUDIO_ENCODER_ARGS];
   }
+  // A smart cut's joined picture is read as a third input (input 0 still gives the room sound).
+  const picture = cut.smart
+    ? ['-map', '2:v:0', '-c:v', 'copy', '-tag:v', cut.smart.codecTag, ...(video.rotation ? ['-metadata:s:v:0', `rotate=${(360 - video.rotation) % 360}`] : [])]
+    : ['-map', `0:${video.index}`, ...videoCodecArgs(video.codec, copy)];
   return [
     ...danceInput,
     ...soundArgs,
-    '-map', `0:${video.index}`,
-    ...videoCodecArgs(video.codec, copy),
+    ...(cut.smart ? cut.smart.inputArgs : []),
+    ...picture,
     ...soundOut,
     '-sn', '-dn', '-max_muxing_queue_size', '4096',
     ...metadataArgs(analysis.dance.tags),
