@@ -277,14 +277,14 @@ export interface VariantJob extends RenderPlan {
  * Input packets (decode order) from the first kept keyframe on, at least a second of them; null when
  * re-encoding. `smart`: the frame-exact start of a trimmed clip, when its head was re-encoded.
  */
-export type PlannedCut = VideoCut & { head: PacketTiming[] | null; smart?: SmartCutApplied; smartReport?: SmartCutReport };
+export type PlannedCut = VideoCut & { head: PacketTiming[] | null; smart?: SmartCutApplied; smartReport?: SmartCutReport; keyframeCut?: PlannedCut };
 
 async function renderOne(job: VariantJob, sharedMix: (() => Promise<MixSource>) | null): Promise<RenderedVariant> {
   const { danceAudio, options } = job;
   const audioStart = danceAudio.startTime;
   throwIfCancelled(options.signal);
-  const cut = await smartCutFor(job, await job.probe(() => planCut(job)));
-  const durationSeconds = cut.endMedia - cut.zeroMedia;
+  let cut = await smartCutFor(job, await job.probe(() => planCut(job)));
+  let durationSeconds = cut.endMedia - cut.zeroMedia;
   if (!(durationSeconds > 0.05)) throw new BeatSyncError('PROCESSING_FAILED', `nothing to render for ${job.variant} (${durationSeconds.toFixed(3)} s)`);
   const mix = sharedMix ? await sharedMix() : null;
   throwIfCancelled(options.signal);
@@ -304,6 +304,14 @@ async function renderOne(job: VariantJob, sharedMix: (() => Promise<MixSource>) 
       throwIfCancelled(options.signal);
       const error = await job.probe(() => measureSyncError(job, cut, tmpPath));
       if (Math.abs(error) <= SYNC_TOLERANCE_SECONDS) break;
+      if (attempt >= 1 && cut.keyframeCut) {
+        // The joined picture did not land where planned (seen with heads of a few frames): keep the keyframe cut.
+        cut = { ...cut.keyframeCut, smartReport: { applied: false, reason: `the joined picture landed ${(error * 1000).toFixed(2)} ms off; keyframe cut kept` } };
+        durationSeconds = cut.endMedia - cut.zeroMedia;
+        zeroDance = cut.zeroMedia - audioStart;
+        attempt = -1;
+        continue;
+      }
       if (attempt >= 1) {
         throw new BeatSyncError('PROCESSING_FAILED', `the output's picture and sound are ${(error * 1000).toFixed(2)} ms apart after correction`, { retryable: false });
       }

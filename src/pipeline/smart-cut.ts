@@ -35,6 +35,7 @@ export async function smartCutFor(job: VariantJob, cut: PlannedCut): Promise<Pla
     endMedia: smart.endMedia,
     head: smart.packets,
     smart,
+    keyframeCut: cut,
     smartReport: { applied: true, reencodedFrames: smart.reencodedFrames, reencodedSeconds: [round6(first - audioStart), round6(last - audioStart)] },
   };
 }
