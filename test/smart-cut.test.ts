@@ -172,6 +172,16 @@ describe('smart cut', () => {
     assert.ok(psnr.every((db) => db > 40));
   });
 
+  test('a head of two frames: the joined stream still starts at 0, one frame step throughout', async () => {
+    // With audio in the source, ffmpeg probed the list's start as -16 ms and shifted it (fixed by -ss 0).
+    const src = await source('h264-audio.mp4', ['-f', 'lavfi', '-i', 'anoisesrc=d=8:r=48000', '-map', '0:v', '-map', '1:a', ...x264, '-c:a', 'aac']);
+    const smart = await cut(src, (GOP - 2) / FPS + 0.01);
+    assert.ok(smart.applied && smart.reencodedFrames === 2);
+    const shown = (await packets(await mux(smart, 'two.mp4'))).map((p) => p.pts).sort((a, b) => a - b);
+    assert.equal(shown.length, SECONDS * FPS - (GOP - 2));
+    shown.forEach((t, i) => assert.equal(t, i * (15360 / FPS), `frame ${i} at ${t}`));
+  });
+
   test('a cut on a keyframe needs nothing re-encoded', async () => {
     const src = await source('h264.mp4', x264);
     const smart = await cut(src, 5.001);

@@ -115,7 +115,7 @@ export async function prepareSmartCut(req: SmartCutRequest): Promise<SmartCut> {
       await writeFile(tailList, ['ffconcat version 1.0', ...source, ''].join('\n'));
       const bsf = stream.codec_name === 'h264' ? 'h264_mp4toannexb' : 'hevc_mp4toannexb';
       await runFfmpeg([
-        ...concatInput(tailList), '-map', `0:${req.streamIndex}`, '-c', 'copy', '-bsf:v', bsf,
+        ...concatInput(tailList, false), '-map', `0:${req.streamIndex}`, '-c', 'copy', '-bsf:v', bsf,
         '-tag:v', codecTag, '-f', 'mp4', '-y', tailPath,
       ], { signal: req.signal, timeoutMs: 600_000 });
       list.push(`file ${quoted(fileUrl(tailPath))}`);
@@ -140,9 +140,17 @@ export async function prepareSmartCut(req: SmartCutRequest): Promise<SmartCut> {
   };
 }
 
-/** Our own concat list: it names only files we chose (the head, the source, the intermediate). */
-function concatInput(listPath: string): string[] {
-  return ['-protocol_whitelist', 'file', '-format_whitelist', ['concat', ...ALLOWED_DEMUXERS].join(','), '-f', 'concat', '-safe', '0', '-i', fileUrl(listPath)];
+/**
+ * Our own concat list: it names only files we chose (the head, the source, the intermediate). `-ss 0` with
+ * -seek_timestamp keeps ffmpeg from shifting the list by its probed start time, which a head of a few
+ * frames before B-frames makes slightly negative (by 16 ms in a 2-frame case). Not for the tail alone:
+ * its list starts at an inpoint, and the seek to 0 there loses its packets.
+ */
+function concatInput(listPath: string, fromZero = true): string[] {
+  return [
+    '-protocol_whitelist', 'file', '-format_whitelist', ['concat', ...ALLOWED_DEMUXERS].join(','),
+    ...(fromZero ? ['-seek_timestamp', '1', '-ss', '0'] : []), '-f', 'concat', '-safe', '0', '-i', fileUrl(listPath),
+  ];
 }
 
 /** An ffconcat string: single-quoted, with quotes escaped; line breaks cannot be written. */
