@@ -93,16 +93,17 @@ describe('a clip per run-through', () => {
     assert.deepEqual(two.segment, { danceStart: TWO.from, danceEnd: TWO.to, offsetSeconds: offsetOf(TWO) });
     assert.equal(full.clip, undefined);
 
-    // Keyframes every second: each clip starts on the one before its music and ends just after it.
-    assert.equal(one.danceStart, 1);
+    // Each clip starts on the frame showing when its music starts (smart cut) and ends just after it.
+    assert.ok(one.smartCut?.applied && two.smartCut?.applied, 'both clips are smart-cut');
+    assert.equal(one.danceStart, ONE.from);
     assert.ok(one.danceEnd >= ONE.to && one.danceEnd < ONE.to + 0.2, `trimmed ends after its music (${one.danceEnd})`);
-    assert.equal(two.danceStart, 9);
+    assert.equal(two.danceStart, TWO.from);
     assert.ok(two.danceEnd >= TWO.to && two.danceEnd < TWO.to + 0.2, `trimmed-2 ends after its music (${two.danceEnd})`);
 
     const oneOut = await decodeMono48k(join(dir, 'trimmed.mp4'));
-    assertMusic(oneOut, one, offsetOf(ONE), [0.8, 2.5, 4, 6.1]);
+    assertMusic(oneOut, one, offsetOf(ONE), [0.3, 2, 3.5, 5.6]);
     const twoOut = await decodeMono48k(join(dir, 'trimmed-2.mp4'));
-    assertMusic(twoOut, two, offsetOf(TWO), [0.8, 2.5, 4, 6.1]);
+    assertMusic(twoOut, two, offsetOf(TWO), [0.3, 2, 3.5, 5.6]);
     // The restart's clip does not play the first take's mapping (it would be 8 s of song later).
     const wrong = measureLag(twoOut, Math.round(3 * RATE), song48k, (offsetOf(ONE) + SPEED * (two.danceStart + 3)) * RATE);
     assert.ok(wrong.peak < 0.5, `trimmed-2 is not the first take's music (correlation ${wrong.peak.toFixed(3)})`);

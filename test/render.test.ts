@@ -86,7 +86,8 @@ after(async () => {
 describe('renderVariants', () => {
   test('trimmed and full: picture copied, cut on the keyframe, sound in sync with the song to < 1 ms', async () => {
     const dir = await outDir('basic');
-    const result = await renderWithDetails(dance, bgm, analysis, dir, {});
+    // The keyframe cut (test/render-smart-cut.test.ts covers the frame-exact start).
+    const result = await renderWithDetails(dance, bgm, analysis, dir, { smartCut: false });
     assert.equal(result.videoCopied, true);
     assert.deepEqual(result.variants.map((v) => v.file), ['trimmed.mp4', 'full.mp4']);
     assert.deepEqual((await readdir(dir)).sort(), ['full.mp4', 'trimmed.mp4'], 'no temporary file is left');
@@ -130,7 +131,7 @@ describe('renderVariants', () => {
 
   test('nudge: positive nudgeMs plays the music later', async () => {
     const dir = await outDir('nudge');
-    const [v] = await renderVariants(dance, bgm, analysis, dir, { variants: ['trimmed'], nudgeMs: 25 });
+    const [v] = await renderVariants(dance, bgm, analysis, dir, { variants: ['trimmed'], nudgeMs: 25, smartCut: false });
     await assertInSync(join(dir, 'trimmed.mp4'), v, analysis.alignment, [1.2, 3, 4.8], 25);
   });
 
@@ -153,7 +154,7 @@ describe('renderVariants', () => {
     assert.equal(before.video[0].rotation, 90, 'fixture is rotated');
     const dir = await outDir('rot');
     const al = alignment({ offsetSeconds: 1, speed: 1, musicStart: 0.7, musicEnd: 2.6 });
-    const [v] = await renderVariants(tagged, bgm, await analysisFor(tagged, al), dir, { variants: ['trimmed'] });
+    const [v] = await renderVariants(tagged, bgm, await analysisFor(tagged, al), dir, { variants: ['trimmed'], smartCut: false });
     assert.equal(v.danceStart, 0.5);
     const info = await probeMedia(join(dir, 'trimmed.mp4'));
     assert.equal(info.video[0].rotation, 90);

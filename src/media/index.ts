@@ -14,3 +14,5 @@ export { listVideoPackets, probeOutputHead } from './packets.ts';
 export type { OutputHead, PacketOptions, VideoPacket } from './packets.ts';
 export { ffmpegVersion, hasEncoder } from './tools.ts';
 export { errorFromExit } from './stderr.ts';
+export { prepareSmartCut } from './smart-cut.ts';
+export type { SmartCut, SmartCutApplied, SmartCutRequest } from './smart-cut.ts';

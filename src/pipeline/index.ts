@@ -6,4 +6,4 @@ export { REPORT_FILE, buildReport, writeJsonAtomic } from './report.ts';
 export { syncFiles } from './sync.ts';
 export { STAGE_RANGE } from './progress.ts';
 export { ENGINE_VERSION } from './version.ts';
-export type { Analysis, AnalyzeOptions, LoudnessEnvelopes, RenderOptions, RenderedVariant, StageProgress, SyncReport, SyncResult, VariantName } from './types.ts';
+export type { Analysis, AnalyzeOptions, LoudnessEnvelopes, RenderOptions, RenderedVariant, SmartCutReport, StageProgress, SyncReport, SyncResult, VariantName } from './types.ts';

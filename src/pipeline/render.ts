@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Alignment } from '../align/types.ts';
 import { BeatSyncError, toBeatSyncError } from '../errors.ts';
 import { checkBgmInput, checkDanceInput, fileUrl, hasEncoder, inputArgs, listVideoPackets, probeOutputHead, runFfmpeg, runFfmpegPiped } from '../media/index.ts';
+import type { SmartCutApplied } from '../media/index.ts';
 import type { AudioStreamInfo, MediaInfo, VideoStreamInfo } from '../media/types.ts';
 import {
   AUDIO_ENCODER_ARGS,
@@ -27,7 +28,8 @@ import { collectGarbage } from './memory.ts';
 import { processSlots } from './slots.ts';
 import type { ProcessSlots } from './slots.ts';
 import { elapsedMs, stageReporter, throwIfCancelled } from './progress.ts';
-import type { Analysis, RenderOptions, RenderedVariant, VariantName } from './types.ts';
+import { smartCutFor } from './smart-cut.ts';
+import type { Analysis, RenderOptions, RenderedVariant, SmartCutReport, VariantName } from './types.ts';
 
 /** A/V sync error above which the output is corrected (and, if that fails, refused) (s). */
 export const SYNC_TOLERANCE_SECONDS = 0.0002;
@@ -125,7 +127,7 @@ async function renderCopies(
   }
 }
 
-interface RenderPlan {
+export interface RenderPlan {
   dancePath: string;
   bgmPath: string;
   analysis: Analysis;
@@ -263,7 +265,7 @@ function musicMapping(plan: Pick<RenderPlan, 'options' | 'bgmAudio' | 'analysis'
   };
 }
 
-interface VariantJob extends RenderPlan {
+export interface VariantJob extends RenderPlan {
   variant: VariantName;
   alignment: Alignment;
   progress: (fraction: number) => void;
@@ -271,15 +273,19 @@ interface VariantJob extends RenderPlan {
   slots: ProcessSlots;
 }
 
-/** Input packets (decode order) from the first kept keyframe on, at least a second of them; null when re-encoding. */
-type PlannedCut = VideoCut & { head: PacketTiming[] | null };
+/**
+ * Input packets (decode order) from the first kept keyframe on, at least a second of them; null when
+ * re-encoding. `smart`: the frame-exact start of a trimmed clip, when its head was re-encoded.
+ */
+export type PlannedCut = VideoCut & { head: PacketTiming[] | null; smart?: SmartCutApplied; smartReport?: SmartCutReport; keyframeCut?: PlannedCut };
 
 async function renderOne(job: VariantJob, sharedMix: (() => Promise<MixSource>) | null): Promise<RenderedVariant> {
   const { danceAudio, options } = job;
   const audioStart = danceAudio.startTime;
   throwIfCancelled(options.signal);
-  const cut = await planCut(job);
-  const durationSeconds = cut.endMedia - cut.zeroMedia;
+  // The plan may list packets, the smart cut encodes a head: one slot for both.
+  let cut = await job.slots.run(1, async () => smartCutFor(job, await planCut(job)));
+  let durationSeconds = cut.endMedia - cut.zeroMedia;
   if (!(durationSeconds > 0.05)) throw new BeatSyncError('PROCESSING_FAILED', `nothing to render for ${job.variant} (${durationSeconds.toFixed(3)} s)`);
   const mix = sharedMix ? await sharedMix() : null;
   throwIfCancelled(options.signal);
@@ -301,6 +307,14 @@ async function renderOne(job: VariantJob, sharedMix: (() => Promise<MixSource>) 
       throwIfCancelled(options.signal);
       const error = await job.slots.run(1, () => measureSyncError(job, cut, tmpPath));
       if (Math.abs(error) <= SYNC_TOLERANCE_SECONDS) break;
+      if (attempt >= 1 && cut.keyframeCut) {
+        // The joined picture did not land where planned (seen with heads of a few frames): keep the keyframe cut.
+        cut = { ...cut.keyframeCut, smartReport: { applied: false, reason: `the joined picture landed ${(error * 1000).toFixed(2)} ms off; keyframe cut kept` } };
+        durationSeconds = cut.endMedia - cut.zeroMedia;
+        zeroDance = cut.zeroMedia - audioStart;
+        attempt = -1;
+        continue;
+      }
       if (attempt >= 1) {
         throw new BeatSyncError('PROCESSING_FAILED', `the output's picture and sound are ${(error * 1000).toFixed(2)} ms apart after correction`, { retryable: false });
       }
@@ -322,11 +336,12 @@ async function renderOne(job: VariantJob, sharedMix: (() => Promise<MixSource>) 
     danceEnd: round6(zeroDance + durationSeconds),
   };
   if (job.variant === 'alternate') result.flagged = true;
+  if (cut.smartReport) result.smartCut = cut.smartReport;
   return result;
 }
 
 /** Where the video starts and stops for this variant (media times), from the real packet layout. */
-async function planCut(job: VariantJob): Promise<PlannedCut> {
+export async function planCut(job: VariantJob): Promise<PlannedCut> {
   const { analysis, alignment, video, danceAudio, copy, options } = job;
   const dance: MediaInfo = analysis.dance;
   const fileStart = dance.startTime;
@@ -373,7 +388,7 @@ async function planCut(job: VariantJob): Promise<PlannedCut> {
 }
 
 /** The ffmpeg that writes the variant, and the one feeding it the sound through a pipe (null when it copies the mix's). */
-function ffmpegRun(job: VariantJob, cut: VideoCut, zeroDance: number, durationSeconds: number, tmpPath: string, mix: MixSource | null): { args: string[]; sound: string[] | null } {
+function ffmpegRun(job: VariantJob, cut: PlannedCut, zeroDance: number, durationSeconds: number, tmpPath: string, mix: MixSource | null): { args: string[]; sound: string[] | null } {
   const { analysis, alignment, video, danceAudio, bgmAudio, copy } = job;
   const danceInput = inputArgs(job.dancePath);
   const seekArgs: string[] = [];
@@ -410,11 +425,15 @@ function ffmpegRun(job: VariantJob, cut: VideoCut, zeroDance: number, durationSe
     soundArgs = [...MIX_PCM_ARGS, '-i', 'pipe:0'];
     soundOut = ['-map', '1:a:0', ...AUDIO_ENCODER_ARGS];
   }
+  // A smart cut's joined picture is read as a third input (input 0 still gives the room sound).
+  const picture = cut.smart
+    ? ['-map', '2:v:0', '-c:v', 'copy', '-tag:v', cut.smart.codecTag, ...(video.rotation ? ['-metadata:s:v:0', `rotate=${(360 - video.rotation) % 360}`] : [])]
+    : ['-map', `0:${video.index}`, ...videoCodecArgs(video.codec, copy)];
   const args = [
     ...danceInput,
     ...soundArgs,
-    '-map', `0:${video.index}`,
-    ...videoCodecArgs(video.codec, copy),
+    ...(cut.smart ? cut.smart.inputArgs : []),
+    ...picture,
     ...soundOut,
     '-sn', '-dn', '-max_muxing_queue_size', '4096',
     ...metadataArgs(analysis.dance.tags),

@@ -57,6 +57,20 @@ export interface RenderOptions extends AnalyzeOptions {
   compactLongSide?: CompactLongSide;
   /** The dance video stream's packets (decode order), when listed ahead; else the renderer lists them around its cuts. */
   videoPackets?: Promise<VideoPacket[] | null>;
+  /** False keeps trimmed clips on the keyframe at or before the music (stream copy only); default true. */
+  smartCut?: boolean;
+}
+
+/**
+ * How a trimmed clip's start was cut. Applied: the frames from the one showing at the music start to the
+ * next keyframe were re-encoded (count, and dance times of the first and last), the rest copied. Not
+ * applied: the clip starts at the keyframe at or before the music, and `reason` says why.
+ */
+export interface SmartCutReport {
+  applied: boolean;
+  reencodedFrames?: number;
+  reencodedSeconds?: [number, number];
+  reason?: string;
 }
 
 /** The stretch of the recording a clip was cut for, and its mapping (BGM time = offsetSeconds + speed × dance time). */
@@ -80,6 +94,8 @@ export interface RenderedVariant {
   /** Run-through clips (`trimmed` = 1, `trimmed-2` = 2, …): which one, and the stretch it follows. */
   clip?: number;
   segment?: ClipSegment;
+  /** Trimmed clips: whether the start is frame-exact (smart cut) or on a keyframe, and why. */
+  smartCut?: SmartCutReport;
   /** Picture size of re-encoded variants (`compact`). */
   width?: number;
   height?: number;
