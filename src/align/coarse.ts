@@ -3,6 +3,7 @@
 // hypotheses, and keeps the strongest distinct peaks of each as candidates.
 import type { Envelopes } from './envelope.ts';
 import { fftSizeFor, getFft } from './fft.ts';
+import type { RealFft } from './fft.ts';
 
 export interface CoarseCandidate {
   /** BGM time at dance time 0 (s), on this candidate's speed hypothesis. */
@@ -42,13 +43,7 @@ export async function coarseCandidates(
   const size = fftSizeFor(ndMax + nb);
   const fft = await getFft(size);
   const bands = dance.bands.length;
-  const bgmSpectra = bgms.map((b) =>
-    b.bands.map((band) => {
-      const spec = new Float32Array(size);
-      fft.forward(band, spec);
-      return spec;
-    }),
-  );
+  const bgmSpectra = bgms.map((b) => b.bands.map((band) => spectrumOf(band, size, fft)));
   const danceSpectra = dance.bands.map(() => new Float32Array(size));
 
   const warped = new Float32Array(size);
@@ -79,6 +74,21 @@ export async function coarseCandidates(
     });
   }
   return found.map((f) => distinct(f, nd / dance.frameRate / 2, maxCandidates));
+}
+
+/** A song band's spectra by FFT size: the segment search transforms the same song again. */
+const songSpectra = new WeakMap<Float32Array, Map<number, Float32Array>>();
+
+function spectrumOf(band: Float32Array, size: number, fft: RealFft): Float32Array {
+  let bySize = songSpectra.get(band);
+  if (!bySize) songSpectra.set(band, (bySize = new Map()));
+  let spec = bySize.get(size);
+  if (!spec) {
+    spec = new Float32Array(size);
+    fft.forward(band, spec);
+    bySize.set(size, spec);
+  }
+  return spec;
 }
 
 /** Places dance frames on the BGM's frame grid: out[u] = x(u / speed), linearly interpolated. */

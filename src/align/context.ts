@@ -36,8 +36,6 @@ export interface Verified {
   matches: WindowMatch[];
   /** Summed (capped) sharpness of the agreeing windows. */
   evidence: number;
-  /** Highest point of the stacked correlation around the fitted line (0 when not stacked). */
-  stackZ: number;
   stack?: Stack;
 }
 

@@ -23,6 +23,8 @@ const CLEAR_WINDOW_LOG_ODDS = Math.log(10);
 const BETTER_WINDOW_LOG_ODDS = Math.log(3);
 /** Height difference (noise units) that counts as "better". */
 const BETTER_BY = 1;
+/** Log odds past which the remaining windows are not measured: odds of 10⁷ to 1 change no reported figure. */
+const DECIDED_LOG_ODDS = Math.log(1e7);
 
 /** What a line predicts for the window at dance time t: the song's sound, no song at all, or (at an edge) part of it. */
 /** What a window hears at one line. */
@@ -40,7 +42,8 @@ function verdict(ctx: Context, line: Line, t: number): Verdict {
 }
 
 /**
- * Which of two places explains the recording, from windows spread over both places' reach. A window
+ * Which of two places explains the recording, from windows spread over both places' reach (measured
+ * only until the outcome is beyond doubt). A window
  * that clearly hears the song at one place and not at the other (including where the other says no
  * song is playing) counts much; one that only hears it better at one place counts a little (a near
  * repeat matches its copy slightly worse, window after window). An exact repeat gives identical
@@ -50,7 +53,10 @@ export function compare(ctx: Context, a: Line, b: Line, times: number[], memoA?:
   let forA = 0;
   let forB = 0;
   let logOdds = 0;
-  for (const t of times) {
+  for (let i = 0; i < times.length; i++) {
+    // Stop once even every remaining window going the other way could not bring the odds back.
+    if (Math.abs(logOdds) - (times.length - i) * CLEAR_WINDOW_LOG_ODDS > DECIDED_LOG_ODDS) break;
+    const t = times[i];
     // The winner meets several rivals at the same times: its verdicts are measured once.
     let va = memoA?.get(t);
     if (!va) {

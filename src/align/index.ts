@@ -246,8 +246,18 @@ function place(ctx: Context, rough: Line, range: { start: number; end: number },
   const precise = stacked.z >= STACK_TRUSTED_Z ? stacked.line : { offset: final.fit.offset, speed: final.fit.speed };
   const within = overlapOf(ctx, precise);
   const spanRange = { start: Math.max(range.start, within.start), end: Math.min(range.end, within.end) };
-  const span = withSpan ? musicSpan(ctx, precise, final, spanRange) : spanRange;
-  return { line: precise, span, z: stacked.z, windowsUsed: final.fit.inliers.length, windowsTotal: final.matches.length };
+  // The span's edges cost as much as the line: measured only for a place that is reported.
+  let span: { start: number; end: number } | null = withSpan ? null : spanRange;
+  return {
+    line: precise,
+    get span() {
+      span ??= musicSpan(ctx, precise, final, spanRange);
+      return span;
+    },
+    z: stacked.z,
+    windowsUsed: final.fit.inliers.length,
+    windowsTotal: final.matches.length,
+  };
 }
 
 /**
@@ -303,11 +313,17 @@ async function findSegments(ctx: Context, env: { dance: Envelopes; bgm: Envelope
     // No window rose above what noise alone reaches: nothing to place.
     if (!measured.length || measured[0].evidence <= 0) continue;
     let best = place(ctx, measured[0].fit, gap);
+    const rivals = measured.slice(1, 1 + RIVALS).map((m) => ({ fit: m.fit, placed: place(ctx, m.fit, gap) }));
+    // The answer is one of these places: when chance explains every one of them, no comparison can help.
+    if ([best, ...rivals.map((r) => r.placed)].every((p) => stackFalseAlarm(p.z, nullZ) > MAX_FALSE_ALARM)) continue;
     const times = spread(gap.start, gap.end, windowCount(gap, 1, 8, FINAL_WINDOWS));
-    for (const m of measured.slice(1, 1 + RIVALS)) {
-      if (samePlace(m.fit, best.line, gap.start, gap.end)) continue;
-      const rival = place(ctx, m.fit, gap);
-      if (compare(ctx, best.line, rival.line, times).pA < 0.5) best = rival;
+    let verdicts = new Map<number, Verdict>();
+    for (const { fit, placed: rival } of rivals) {
+      if (samePlace(fit, best.line, gap.start, gap.end)) continue;
+      if (compare(ctx, best.line, rival.line, times, verdicts).pA < 0.5) {
+        best = rival;
+        verdicts = new Map();
+      }
     }
     const fa = stackFalseAlarm(best.z, nullZ);
     if (fa > MAX_FALSE_ALARM || best.span.end <= best.span.start) continue;

@@ -130,13 +130,7 @@ export function verify(ctx: Context, matcher: Matcher, line: Hypothesis, count: 
   fit.inliers.forEach((i, k) => {
     evidence += Math.max(0, Math.min(matches[i].peaks[fit.peakOf[k]].z, 40) - 4);
   });
-  let stackZ = 0;
-  if (stack && stack.spectra.length > 0) {
-    // Re-aimed at the refitted line: its speed is known better than the measured line's.
-    const extra = matches.map((m) => ((fit.offset + fit.speed * m.danceTime - line.offset - line.speed * m.danceTime) * sampleRate) / line.speed);
-    for (const z of matcher.stacked(stack, extra)) stackZ = Math.max(stackZ, z);
-  }
-  return { hypothesis: line, fit, matches, evidence, stackZ, stack };
+  return { hypothesis: line, fit, matches, evidence, stack };
 }
 
 /**
@@ -161,11 +155,10 @@ export function longLook(ctx: Context, v: Verified, count: number): Verified {
   let best: Verified | null = null;
   for (const speed of speeds) {
     const line = { offset: anchor - speed * mid, speed, speedError: 0 };
-    const again = verify(ctx, ctx.matcher, line, count, { stacking: true, range: whole });
-    // The windows' spectra are only needed for the winner's final stack.
-    if (again && (!best || again.evidence > best.evidence)) best = { ...again, hypothesis: h, stack: undefined };
+    const again = verify(ctx, ctx.matcher, line, count, { range: whole });
+    if (again && (!best || again.evidence > best.evidence)) best = { ...again, hypothesis: h };
   }
-  return best ?? { ...v, stackZ: 0 };
+  return best ?? v;
 }
 
 /** The fit measured its own slope: the inliers spread over a few seconds (as `fitLine` requires). */
