@@ -1,0 +1,114 @@
+// A frozen Redis (issue 11.13): the test's own redis-server is SIGSTOP'd under a real server on loopback
+// (Redis job backend, Redis rate-limit counters, a real worker running a real sync job). While it is frozen,
+// requests that need Redis answer 503 RESOURCE_LIMIT with Retry-After instead of hanging, the rate limiter
+// lets requests through, /api/health stays 200 and /api/ready says 503. After SIGCONT the same calls work
+// again without a restart, and the job accepted before the freeze completes.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { hasRedisServer, startRedisServer } from '../src/jobs/testing/redis-server.ts';
+import type { RedisServer } from '../src/jobs/testing/redis-server.ts';
+import { makeApiSyncPair } from './helpers/api-media.ts';
+import { auth, postFile, waitFor } from './helpers/api.ts';
+import { startTestServer } from './helpers/server.ts';
+import type { TestServer } from './helpers/server.ts';
+
+const DEADLINE_MS = 1000;
+/** A request still unanswered after this is a hang: the test fails instead of waiting for ever. */
+const HANG_MS = 10_000;
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: { error?: { code: string; retryable: boolean }; jobId?: string; status?: string; token?: string };
+}
+
+async function call(url: string, init: RequestInit = {}): Promise<Answer> {
+  let res: Response;
+  try {
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(HANG_MS) });
+  } catch (err) {
+    throw new Error(`${init.method ?? 'GET'} ${url}: no answer within ${HANG_MS} ms (${(err as Error).name})`);
+  }
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Answer['body']) : {} };
+}
+
+function assertShortage(answer: Answer, what: string): void {
+  assert.equal(answer.status, 503, `${what}: ${JSON.stringify(answer.body)}`);
+  assert.equal(answer.body.error?.code, 'RESOURCE_LIMIT', what);
+  assert.equal(answer.body.error?.retryable, true, what);
+  assert.match(answer.headers.get('retry-after') ?? '', /^\d+$/, `${what}: Retry-After`);
+}
+
+describe('a frozen Redis (SIGSTOP, then SIGCONT)', { skip: hasRedisServer() ? false : 'redis-server is not installed' }, () => {
+  let redis: RedisServer | undefined;
+  let server: TestServer | undefined;
+
+  before(async () => {
+    redis = await startRedisServer();
+    const prefix = `freeze-${process.pid}:`;
+    server = await startTestServer({
+      argv: ['--redis-timeout-ms', String(DEADLINE_MS), '--min-free-disk', '0'],
+      system: {
+        backend: 'redis', redisUrl: redis.url, redisPrefix: prefix, redisTimeoutMs: DEADLINE_MS,
+        startWorkers: true, concurrency: 1, leaseMs: 3_000, heartbeatMs: 500, pollMs: 50, minFreeDiskBytes: 0,
+      },
+      build: { rateLimitRedis: { url: redis.url, prefix } },
+    });
+  });
+
+  after(async () => {
+    // Never leave a stopped process behind, whatever failed.
+    if (redis) {
+      try {
+        process.kill(redis.pid, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+    }
+    await server?.close();
+    await redis?.stop();
+  });
+
+  test('requests answer 503 RESOURCE_LIMIT instead of hanging; health stays up; all works again after SIGCONT', async () => {
+    const { url } = server!;
+    const pair = await makeApiSyncPair({ name: 'redis-freeze' });
+    const token = await server!.session();
+    const fileIds: string[] = [];
+    for (const [path, purpose] of [[pair.dance, 'dance'], [pair.bgm, 'bgm']] as const) {
+      const res = await postFile(`${url}/api/uploads?purpose=${purpose}`, path, { token });
+      assert.equal(res.status, 201, await res.clone().text());
+      fileIds.push(((await res.json()) as { fileId: string }).fileId);
+    }
+    const submit = (): Promise<Answer> => call(`${url}/api/jobs`, {
+      method: 'POST',
+      headers: { ...auth(token), 'content-type': 'application/json' },
+      body: JSON.stringify({ danceFileId: fileIds[0], bgmFileId: fileIds[1] }),
+    });
+    const accepted = await submit();
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    const jobId = accepted.body.jobId!;
+    const status = (): Promise<Answer> => call(`${url}/api/jobs/${jobId}`, { headers: auth(token) });
+
+    process.kill(redis!.pid, 'SIGSTOP');
+    assertShortage(await submit(), 'submit while Redis is frozen');
+    assertShortage(await status(), 'job status while Redis is frozen');
+    // Sessions need no Redis: the rate limiter in front of them lets the request through.
+    const session = await call(`${url}/api/session`, { method: 'POST' });
+    assert.equal(session.status, 201, JSON.stringify(session.body));
+    assert.equal((await call(`${url}/api/health`)).status, 200);
+    assert.equal((await call(`${url}/api/ready`)).status, 503);
+    process.kill(redis!.pid, 'SIGCONT');
+
+    // Back without a restart: the same calls succeed.
+    await waitFor(async () => ((await call(`${url}/api/ready`)).status === 200 ? true : undefined), 30_000);
+    const again = await submit();
+    assert.ok(again.status === 200 || again.status === 202, JSON.stringify(again.body));
+    assert.equal((await status()).status, 200);
+    const done = await waitFor(async () => {
+      const job = await status();
+      return job.body.status === 'succeeded' || job.body.status === 'failed' ? job.body : undefined;
+    }, 120_000, 250);
+    assert.equal(done.status, 'succeeded', `the job accepted before the freeze: ${JSON.stringify(done)}`);
+  });
+});
