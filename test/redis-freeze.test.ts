@@ -2,13 +2,21 @@
 // (Redis job backend, Redis rate-limit counters, a real worker running a real sync job). While it is frozen,
 // requests that need Redis answer 503 RESOURCE_LIMIT with Retry-After instead of hanging, the rate limiter
 // lets requests through, /api/health stays 200 and /api/ready says 503. After SIGCONT the same calls work
-// again without a restart, and the job accepted before the freeze completes.
+// again without a restart, and the job accepted before the freeze completes. A job that ends while Redis is
+// down (killed, then restarted) keeps its result: the worker records it once Redis is back (no re-run, no
+// interruption, no attempt).
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { hasRedisServer, startRedisServer } from '../src/jobs/testing/redis-server.ts';
+import { openJobSystem } from '../src/jobs/index.ts';
+import type { JobSystem } from '../src/jobs/index.ts';
+import { hasRedisServer, killRedisServer, restartRedisServer, startRedisServer } from '../src/jobs/testing/redis-server.ts';
 import type { RedisServer } from '../src/jobs/testing/redis-server.ts';
 import { makeApiSyncPair } from './helpers/api-media.ts';
 import { auth, postFile, waitFor } from './helpers/api.ts';
+import { TEST_TYPES } from './helpers/job-types.ts';
 import { startTestServer } from './helpers/server.ts';
 import type { TestServer } from './helpers/server.ts';
 
@@ -110,5 +118,53 @@ describe('a frozen Redis (SIGSTOP, then SIGCONT)', { skip: hasRedisServer() ? fa
       return job.body.status === 'succeeded' || job.body.status === 'failed' ? job.body : undefined;
     }, 120_000, 250);
     assert.equal(done.status, 'succeeded', `the job accepted before the freeze: ${JSON.stringify(done)}`);
+  });
+});
+
+describe('a job that ends while Redis is down', { skip: hasRedisServer() ? false : 'redis-server is not installed' }, () => {
+  let redis: RedisServer | undefined;
+  let sys: JobSystem | undefined;
+  let dir: string | undefined;
+
+  after(async () => {
+    await sys?.close();
+    await redis?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  // A write refused while the connection is down is not queued for later (no offline queue): the worker
+  // itself writes the end again once Redis is back, so finished work is kept.
+  test('its end is recorded once Redis is back: it runs once, with no interruption and one attempt', async () => {
+    redis = await startRedisServer();
+    dir = await mkdtemp(join(tmpdir(), 'beatsync-freeze-'));
+    const runLog = join(dir, 'runs.log');
+    const messages: string[] = [];
+    sys = await openJobSystem({
+      dataDir: dir, backend: 'redis', redisUrl: redis.url, redisPrefix: 'freeze-worker:', redisTimeoutMs: DEADLINE_MS,
+      startWorkers: true, types: TEST_TYPES, concurrency: 1, pollMs: 50, minFreeDiskBytes: 0, tmpRoot: join(dir, 'work'),
+      // A lease that outlasts the outage, and no heartbeat during it: the end is the call that meets it.
+      leaseMs: 30_000, heartbeatMs: 60_000,
+      log: (_level, message) => messages.push(message),
+    });
+    const { job } = await sys.submit('test.sleep', { ms: 2_000, log: runLog });
+    await sys.start();
+    const store = sys.store;
+    // Its first progress has reached Redis (the heartbeat that carries it is over).
+    await waitFor(async () => ((await store.get(job.id))?.progress.stage === 'sleep' ? true : undefined), 30_000, 50);
+
+    await killRedisServer(redis);
+    // The job process ends on its own; the worker's attempt to record that fails.
+    await waitFor(async () => (messages.some((m) => m.startsWith('could not record the end of a job')) ? true : undefined), HANG_MS, 50);
+    redis = await restartRedisServer(redis);
+
+    const done = await waitFor(async () => {
+      const j = await store.get(job.id).catch(() => null);
+      return j && (j.state === 'succeeded' || j.state === 'failed') ? j : undefined;
+    }, 90_000, 100);
+    const starts = (await readFile(runLog, 'utf8')).split('\n').filter((l) => l.startsWith('start ')).length;
+    assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
+    assert.equal(starts, 1, 'the job ran once');
+    assert.equal(done.interruptions, 0);
+    assert.equal(done.attempts, 1);
   });
 });
