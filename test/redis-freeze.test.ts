@@ -1,8 +1,9 @@
 // A frozen Redis (issue 11.13): the test's own redis-server is SIGSTOP'd under a real server on loopback
 // (Redis job backend, Redis rate-limit counters, a real worker running a real sync job). While it is frozen,
 // requests that need Redis answer 503 RESOURCE_LIMIT with Retry-After instead of hanging, the rate limiter
-// lets requests through, /api/health stays 200 and /api/ready says 503. After SIGCONT the same calls work
-// again without a restart, and the job accepted before the freeze completes. A job that ends while Redis is
+// lets requests through, uploads work, /api/health stays 200 and /api/ready says 503. After SIGCONT the same
+// calls work again without a restart; the same holds for a Redis killed and restarted; and the job accepted
+// before the freeze completes. A job that ends while Redis is
 // down (killed, then restarted) keeps its result: the worker records it once Redis is back (no re-run, no
 // interruption, no attempt).
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { openJobSystem } from '../src/jobs/index.ts';
 import type { JobSystem } from '../src/jobs/index.ts';
 import { hasRedisServer, killRedisServer, restartRedisServer, startRedisServer } from '../src/jobs/testing/redis-server.ts';
@@ -26,22 +28,26 @@ const HANG_MS = 10_000;
 
 interface Answer {
   status: number;
+  /** Wall time of the call, for the diagnostics only (no timed assertion). */
+  ms: number;
   headers: Headers;
   body: { error?: { code: string; retryable: boolean }; jobId?: string; status?: string; token?: string };
 }
 
 async function call(url: string, init: RequestInit = {}): Promise<Answer> {
   let res: Response;
+  const started = performance.now();
   try {
     res = await fetch(url, { ...init, signal: AbortSignal.timeout(HANG_MS) });
   } catch (err) {
     throw new Error(`${init.method ?? 'GET'} ${url}: no answer within ${HANG_MS} ms (${(err as Error).name})`);
   }
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Answer['body']) : {} };
+  return { status: res.status, ms: Math.round(performance.now() - started), headers: res.headers, body: text ? (JSON.parse(text) as Answer['body']) : {} };
 }
 
-function assertShortage(answer: Answer, what: string): void {
+function assertShortage(answer: Answer, what: string, t: TestContext): void {
+  t.diagnostic(`${what}: ${answer.status} in ${answer.ms} ms (deadline ${DEADLINE_MS} ms)`);
   assert.equal(answer.status, 503, `${what}: ${JSON.stringify(answer.body)}`);
   assert.equal(answer.body.error?.code, 'RESOURCE_LIMIT', what);
   assert.equal(answer.body.error?.retryable, true, what);
@@ -78,7 +84,7 @@ describe('a frozen Redis (SIGSTOP, then SIGCONT)', { skip: hasRedisServer() ? fa
     await redis?.stop();
   });
 
-  test('requests answer 503 RESOURCE_LIMIT instead of hanging; health stays up; all works again after SIGCONT', async () => {
+  test('requests answer 503 RESOURCE_LIMIT instead of hanging; health stays up; all works again after SIGCONT', async (t) => {
     const { url } = server!;
     const pair = await makeApiSyncPair({ name: 'redis-freeze' });
     const token = await server!.session();
@@ -99,13 +105,19 @@ describe('a frozen Redis (SIGSTOP, then SIGCONT)', { skip: hasRedisServer() ? fa
     const status = (): Promise<Answer> => call(`${url}/api/jobs/${jobId}`, { headers: auth(token) });
 
     process.kill(redis!.pid, 'SIGSTOP');
-    assertShortage(await submit(), 'submit while Redis is frozen');
-    assertShortage(await status(), 'job status while Redis is frozen');
+    assertShortage(await submit(), 'submit while Redis is frozen', t);
+    assertShortage(await status(), 'job status while Redis is frozen', t);
     // Sessions need no Redis: the rate limiter in front of them lets the request through.
     const session = await call(`${url}/api/session`, { method: 'POST' });
     assert.equal(session.status, 201, JSON.stringify(session.body));
+    t.diagnostic(`session while Redis is frozen (rate limiter fails open): ${session.status} in ${session.ms} ms`);
+    // Uploads need no Redis either.
+    const uploaded = await postFile(`${url}/api/uploads?purpose=bgm`, pair.bgm, { token });
+    assert.equal(uploaded.status, 201, await uploaded.text());
     assert.equal((await call(`${url}/api/health`)).status, 200);
-    assert.equal((await call(`${url}/api/ready`)).status, 503);
+    const ready = await call(`${url}/api/ready`);
+    assert.equal(ready.status, 503);
+    t.diagnostic(`ready while Redis is frozen: ${ready.status} in ${ready.ms} ms`);
     process.kill(redis!.pid, 'SIGCONT');
 
     // Back without a restart: the same calls succeed.
@@ -113,6 +125,18 @@ describe('a frozen Redis (SIGSTOP, then SIGCONT)', { skip: hasRedisServer() ? fa
     const again = await submit();
     assert.ok(again.status === 200 || again.status === 202, JSON.stringify(again.body));
     assert.equal((await status()).status, 200);
+
+    // Down rather than frozen (killed, restarted from its AOF): the same answers, at once.
+    await killRedisServer(redis!);
+    assertShortage(await status(), 'job status while Redis is down', t);
+    assertShortage(await submit(), 'submit while Redis is down', t);
+    assert.equal((await call(`${url}/api/session`, { method: 'POST' })).status, 201);
+    assert.equal((await call(`${url}/api/health`)).status, 200);
+    assert.equal((await call(`${url}/api/ready`)).status, 503);
+    redis = await restartRedisServer(redis!);
+    await waitFor(async () => ((await call(`${url}/api/ready`)).status === 200 ? true : undefined), 30_000);
+    assert.equal((await status()).status, 200);
+
     const done = await waitFor(async () => {
       const job = await status();
       return job.body.status === 'succeeded' || job.body.status === 'failed' ? job.body : undefined;
