@@ -60,8 +60,13 @@ interface Feed {
 
 export class BullMqJobStore implements JobStore {
   readonly prefix: string;
-  /** Every call made for a request, and the record updates: each has a deadline (commandTimeoutMs). */
+  /** Every call made for a request: each has a deadline (commandTimeoutMs). */
   private readonly redis: Redis;
+  /**
+   * The workers' record updates (claim, heartbeat, complete…, take-backs): no deadline, so a slow or starved
+   * moment never makes a worker drop a claim or a result; no request waits on it.
+   */
+  private readonly workerRedis: Redis;
   /** BullMQ's workers' connection (they require maxRetriesPerRequest: null): claims, locks, stalled checks; no HTTP request waits on it. */
   private readonly bullRedis: Redis;
   private readonly bull: BullQueues;
@@ -87,6 +92,7 @@ export class BullMqJobStore implements JobStore {
       await store.redis.ping();
     } catch (err) {
       store.redis.disconnect();
+      store.workerRedis.disconnect();
       store.bullRedis.disconnect();
       throw new BeatSyncError('RESOURCE_LIMIT', `cannot reach Redis at ${safeUrl(options.url)}: ${(err as Error).message}`, { cause: err });
     }
@@ -106,8 +112,10 @@ export class BullMqJobStore implements JobStore {
     // refused write is not replayed later behind the client's back.
     this.redis = new Redis(options.url, { maxRetriesPerRequest: 1, commandTimeout: timeoutMs, enableOfflineQueue: false, lazyConnect: true });
     this.redis.on('error', () => {}); // reconnects by itself; each command reports its own failure
+    this.workerRedis = new Redis(options.url, { maxRetriesPerRequest: 3 });
+    this.workerRedis.on('error', () => {});
     for (const name of Object.keys(RECORD_SCRIPTS) as RecordScriptName[]) {
-      this.redis.defineCommand(name, { numberOfKeys: 0, lua: scriptSource(name) });
+      for (const conn of [this.redis, this.workerRedis]) conn.defineCommand(name, { numberOfKeys: 0, lua: scriptSource(name) });
     }
     this.bullRedis = new Redis(options.url, { maxRetriesPerRequest: null });
     this.bullRedis.on('error', () => {});
@@ -141,8 +149,12 @@ export class BullMqJobStore implements JobStore {
   }
 
   async get<I = unknown, R = unknown>(id: string): Promise<JobRecord<I, R> | null> {
+    return this.read<I, R>(this.redis, id);
+  }
+
+  private async read<I = unknown, R = unknown>(conn: Redis, id: string): Promise<JobRecord<I, R> | null> {
     if (typeof id !== 'string' || id.length === 0) return null;
-    const h = await this.call(this.redis.hgetall(this.key(`job:${id}`)));
+    const h = await this.call(conn.hgetall(this.key(`job:${id}`)));
     return h.id ? (hashToRecord(h) as JobRecord<I, R>) : null;
   }
 
@@ -354,7 +366,7 @@ export class BullMqJobStore implements JobStore {
           throw storeFailure(err);
         }
         if (!job?.id) break;
-        const answer = (await this.script('bsClaim', job.id, token, lease, String(workerId), cancelledJson(), ...this.interruptionArgs())) as
+        const answer = (await this.workerScript('bsClaim', job.id, token, lease, String(workerId), cancelledJson(), ...this.interruptionArgs())) as
           string | [string, string[], string[]];
         if (typeof answer === 'string') {
           // Nothing to run: finished, purged, or its dead attempt was the last. BullMQ forgets it.
@@ -374,7 +386,7 @@ export class BullMqJobStore implements JobStore {
 
   /** The asked types that have a job to give, best head first. */
   private async typesByHead(types: readonly string[]): Promise<string[]> {
-    const flat = (await this.script('bsPeek', Date.now(), ...types)) as (string | number)[];
+    const flat = (await this.workerScript('bsPeek', Date.now(), ...types)) as (string | number)[];
     const heads: { type: string; rank: number[] }[] = [];
     for (let i = 0; i + 4 < flat.length; i += 5) heads.push({ type: String(flat[i]), rank: flat.slice(i + 1, i + 5).map(Number) });
     heads.sort((a, b) => a.rank[0] - b.rank[0] || a.rank[1] - b.rank[1] || a.rank[2] - b.rank[2] || a.rank[3] - b.rank[3]);
@@ -390,7 +402,7 @@ export class BullMqJobStore implements JobStore {
       throw storeFailure(err);
     });
     if (Number(renewed) !== 1) throw this.leaseLost(id, leaseToken);
-    const answer = Number(await this.script('bsHeartbeat', id, leaseToken, Math.ceil(leaseMs), next));
+    const answer = Number(await this.workerScript('bsHeartbeat', id, leaseToken, Math.ceil(leaseMs), next));
     if (answer < 0) throw this.leaseLost(id, leaseToken);
     return { cancelRequested: answer === 1 };
   }
@@ -398,13 +410,13 @@ export class BullMqJobStore implements JobStore {
   async saveCheckpoint(id: string, leaseToken: string, stage: string, data: unknown): Promise<void> {
     if (typeof stage !== 'string' || stage.length === 0 || stage.length > 100) throw badRequest('stage must be a non-empty string');
     const body = toJson(data, 'checkpoint data');
-    if (Number(await this.script('bsCheckpoint', id, leaseToken, stage, body)) < 0) throw this.leaseLost(id, leaseToken);
+    if (Number(await this.workerScript('bsCheckpoint', id, leaseToken, stage, body)) < 0) throw this.leaseLost(id, leaseToken);
   }
 
   async complete(id: string, leaseToken: string, result: unknown): Promise<JobRecord> {
     const body = toJson(result ?? null, 'result');
-    if (Number(await this.script('bsComplete', id, leaseToken, body)) < 0) throw this.leaseLost(id, leaseToken);
-    const job = (await this.get(id))!;
+    if (Number(await this.workerScript('bsComplete', id, leaseToken, body)) < 0) throw this.leaseLost(id, leaseToken);
+    const job = (await this.read(this.workerRedis, id))!;
     // The result stays in our record; BullMQ completes (and forgets) its job.
     await this.bullJob(job.type, id, leaseToken).then((b) => b?.moveToCompleted(null, leaseToken, false)).catch(() => {});
     this.claimed.delete(leaseToken);
@@ -414,10 +426,10 @@ export class BullMqJobStore implements JobStore {
   async fail(id: string, leaseToken: string, error: JobError): Promise<JobRecord> {
     const err = cleanError(error);
     const { baseMs, maxMs, jitter } = this.backoff;
-    const answer = Number(await this.script('bsFail', id, leaseToken, JSON.stringify(err), err.code, err.retryable ? 1 : 0,
+    const answer = Number(await this.workerScript('bsFail', id, leaseToken, JSON.stringify(err), err.code, err.retryable ? 1 : 0,
       this.random(), baseMs, maxMs, Math.min(1, Math.max(0, jitter)), cancelledJson(), ...this.interruptionArgs()));
     if (answer < 0) throw this.leaseLost(id, leaseToken);
-    const job = (await this.get(id))!;
+    const job = (await this.read(this.workerRedis, id))!;
     const bullJob = await this.bullJob(job.type, id, leaseToken).catch(() => undefined);
     if (bullJob) {
       if (answer === 0) {
@@ -425,7 +437,7 @@ export class BullMqJobStore implements JobStore {
       } else {
         await this.retryLater(bullJob, answer - 1, err, leaseToken).catch(() => {});
         // Cancelled between the record and BullMQ: the delayed BullMQ job goes too.
-        if ((await this.get(id))?.state === 'cancelled') await this.bull.remove(job.type, id).catch(() => false);
+        if ((await this.read(this.workerRedis, id))?.state === 'cancelled') await this.bull.remove(job.type, id).catch(() => false);
       }
     }
     this.claimed.delete(leaseToken);
@@ -433,9 +445,9 @@ export class BullMqJobStore implements JobStore {
   }
 
   async release(id: string, leaseToken: string): Promise<JobRecord> {
-    const answer = Number(await this.script('bsRelease', id, leaseToken, cancelledJson()));
+    const answer = Number(await this.workerScript('bsRelease', id, leaseToken, cancelledJson()));
     if (answer < 0) throw this.leaseLost(id, leaseToken);
-    const job = (await this.get(id))!;
+    const job = (await this.read(this.workerRedis, id))!;
     const bullJob = await this.bullJob(job.type, id, leaseToken).catch(() => undefined);
     if (bullJob) {
       // Back to the head of its priority in BullMQ (its attempt is not counted: BullMQ counts failures only).
@@ -453,7 +465,7 @@ export class BullMqJobStore implements JobStore {
    * to BullMQ the jobs whose submitter died between recording and adding them.
    */
   async recoverExpired(): Promise<number> {
-    const types = await this.call(this.redis.smembers(this.key('types')));
+    const types = await this.call(this.workerRedis.smembers(this.key('types')));
     let count = 0;
     for (const type of types) {
       let stalled: string[];
@@ -463,17 +475,17 @@ export class BullMqJobStore implements JobStore {
         throw storeFailure(err);
       }
       for (const id of stalled) {
-        const answer = Number(await this.script('bsTakeBack', id, cancelledJson(), ...this.interruptionArgs()));
+        const answer = Number(await this.workerScript('bsTakeBack', id, cancelledJson(), ...this.interruptionArgs()));
         if (answer === 1 || answer === 2) count++;
         if (answer >= 2) await this.bull.remove(type, id).catch(() => false);
       }
     }
-    const [t] = await this.call(this.redis.time());
-    const pending = await this.call(this.redis.zrangebyscore(this.key('pending'), '-inf', Number(t) * 1000 - PENDING_GRACE_MS, 'LIMIT', 0, 100));
+    const [t] = await this.call(this.workerRedis.time());
+    const pending = await this.call(this.workerRedis.zrangebyscore(this.key('pending'), '-inf', Number(t) * 1000 - PENDING_GRACE_MS, 'LIMIT', 0, 100));
     for (const id of pending) {
-      const job = await this.get(id);
+      const job = await this.read(this.workerRedis, id);
       if (job?.state === 'queued') await this.enqueue(id, job.type, job.priority, job.turn, job.maxAttempts);
-      else await this.call(this.redis.zrem(this.key('pending'), id));
+      else await this.call(this.workerRedis.zrem(this.key('pending'), id));
     }
     return count;
   }
@@ -497,6 +509,7 @@ export class BullMqJobStore implements JobStore {
     await this.bull.close();
     await Promise.all([
       this.redis.quit().catch(() => this.redis.disconnect()),
+      this.workerRedis.quit().catch(() => this.workerRedis.disconnect()),
       this.bullRedis.quit().catch(() => this.bullRedis.disconnect()),
       subscriber?.quit().catch(() => subscriber.disconnect()),
     ]);
@@ -531,10 +544,18 @@ export class BullMqJobStore implements JobStore {
   }
 
   private async script(name: RecordScriptName, ...args: (string | number)[]): Promise<unknown> {
+    return this.runScript(this.redis, name, args);
+  }
+
+  private async workerScript(name: RecordScriptName, ...args: (string | number)[]): Promise<unknown> {
+    return this.runScript(this.workerRedis, name, args);
+  }
+
+  private async runScript(conn: Redis, name: RecordScriptName, args: (string | number)[]): Promise<unknown> {
     if (this.closed) throw new BeatSyncError('CONFLICT', 'job store is closed');
-    const call = (this.redis as unknown as Record<RecordScriptName, ScriptCall>)[name];
+    const call = (conn as unknown as Record<RecordScriptName, ScriptCall>)[name];
     try {
-      return await call.call(this.redis, this.prefix, this.bull.prefix, ...args);
+      return await call.call(conn, this.prefix, this.bull.prefix, ...args);
     } catch (err) {
       throw storeFailure(err);
     }
@@ -554,7 +575,7 @@ export class BullMqJobStore implements JobStore {
   private async typeOf(id: string, leaseToken: string): Promise<string | null> {
     const job = this.claimed.get(leaseToken);
     if (job?.id === id) return job.name;
-    return this.call(this.redis.hget(this.key(`job:${id}`), 'type'));
+    return this.call(this.workerRedis.hget(this.key(`job:${id}`), 'type'));
   }
 
   private async bullJob(type: string, id: string, leaseToken: string): Promise<Job | undefined> {
