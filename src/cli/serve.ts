@@ -48,6 +48,7 @@ export async function serve(argv: readonly string[]): Promise<number> {
     ...jobSystemOptions(scale),
     retention: { inputsMs: retentionMs, outputsMs: retentionMs },
     minFreeDiskBytes: config.minFreeDisk.jobsBytes,
+    redisTimeoutMs: config.redisTimeoutMs,
     log: (level, message, fields) => log[level](fields ?? {}, message),
   });
   if (scale.role === 'worker') {

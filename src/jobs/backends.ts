@@ -19,6 +19,8 @@ export interface BackendConfig {
   redisUrl?: string;
   /** Key prefix in Redis (default 'bs:'). */
   redisPrefix?: string;
+  /** Deadline of each Redis call of the store's request connection (default 2000 ms). */
+  redisTimeoutMs?: number;
   /** Default: a local directory under dataDir. */
   storage?: FileStoreSpec;
   backoff?: BackoffConfig;
@@ -55,7 +57,9 @@ export async function openBackend(config: BackendConfig): Promise<OpenedBackend>
       if (!config.redisUrl) throw new BeatSyncError('BAD_REQUEST', 'the redis backend needs a Redis URL (--redis-url)');
       // Loaded only here: BullMQ and ioredis are most of an embedded server's start-up otherwise.
       const { BullMqJobStore } = await import('./bullmq-store.ts');
-      const store = await BullMqJobStore.open({ url: config.redisUrl, prefix: config.redisPrefix, ...backoff });
+      const store = await BullMqJobStore.open({
+        url: config.redisUrl, prefix: config.redisPrefix, commandTimeoutMs: config.redisTimeoutMs, ...backoff,
+      });
       return { store, files, fileSpec, recoverOnStart: () => store.recoverExpired() };
     }
     default:

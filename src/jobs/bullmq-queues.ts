@@ -1,6 +1,8 @@
 // BullMQ plumbing of the Redis backend: one BullMQ queue per job type (so a claim can ask for some
 // types and not others), a Queue to add/remove jobs and a manual-processing Worker (no processor,
-// jobs fetched with getNextJob) per type and lease length, on one shared connection. BullMQ does the
+// jobs fetched with getNextJob) per type and lease length. The Queues (adds and removals, made while
+// serving requests) share the store's request connection and have its deadline; the Workers share a
+// connection without one (BullMQ requires it of them) that no request waits on. BullMQ does the
 // queueing: prioritized waiting, active jobs under a lock, delayed retries with the job's attempts and
 // backoff, and the stalled-job check that gives back jobs whose lock expired.
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
@@ -22,7 +24,12 @@ export const BACKOFF_TYPE = 'beatsync';
 const DEFAULT_LOCK_MS = 30_000;
 
 export interface BullQueuesOptions {
+  /** The Workers' connection (maxRetriesPerRequest: null). */
   connection: Redis;
+  /** The Queues' connection (a command deadline, no offline queue). */
+  queueConnection: Redis;
+  /** An add or a removal that has not answered by then fails (a Queue still connecting has no command to time out). */
+  deadlineMs: number;
   /** BullMQ key prefix (its keys are `<prefix>:<type>:…`). */
   prefix: string;
   /** Delay for a retry of this job, set just before it is failed into BullMQ's backoff. */
@@ -43,9 +50,15 @@ export class BullQueues {
   queue(type: string): Queue {
     let queue = this.queues.get(type);
     if (!queue) {
-      queue = new Queue(type, { connection: this.opts.connection, prefix: this.prefix });
-      queue.on('error', () => {}); // the calls report their own failures
-      this.queues.set(type, queue);
+      const created = new Queue(type, { connection: this.opts.queueConnection, prefix: this.prefix });
+      created.on('error', () => {}); // the calls report their own failures
+      // A Queue whose start failed (Redis frozen or down just then) never recovers: the next call makes a new one.
+      created.waitUntilReady().catch(() => {
+        if (this.queues.get(type) === created) this.queues.delete(type);
+        void created.close().catch(() => {});
+      });
+      this.queues.set(type, created);
+      queue = created;
     }
     return queue;
   }
@@ -93,12 +106,24 @@ export class BullQueues {
 
   /** Adds the job unless BullMQ already has it (a job id is added once: a repeated add is a no-op). */
   async add(type: string, id: string, priority: number, turn: number, maxAttempts: number): Promise<void> {
-    await this.queue(type).add(type, { id }, this.addOptions(id, priority, turn, maxAttempts));
+    await this.withDeadline(this.queue(type).add(type, { id }, this.addOptions(id, priority, turn, maxAttempts)), `adding job ${id}`);
   }
 
   /** Removes a job that is not locked (waiting, delayed, or active with an expired lock); false otherwise. */
   async remove(type: string, id: string): Promise<boolean> {
-    return (await this.queue(type).remove(id)) === 1;
+    return (await this.withDeadline(this.queue(type).remove(id), `removing job ${id}`)) === 1;
+  }
+
+  private async withDeadline<T>(work: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${this.opts.deadlineMs} ms (${what})`)), this.opts.deadlineMs);
+    });
+    try {
+      return await Promise.race([work, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The BullMQ job, for its lock-checked transitions (moveToCompleted/Failed/Wait). */

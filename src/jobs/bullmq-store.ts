@@ -36,6 +36,8 @@ export interface BullMqJobStoreOptions {
   maxInterruptions?: number;
   statsWindowMs?: number;
   random?: () => number;
+  /** Deadline of each call on the request connection (default 2000 ms): a frozen Redis must not hang a request. */
+  commandTimeoutMs?: number;
 }
 
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
@@ -46,6 +48,7 @@ const PENDING_GRACE_MS = 5_000;
 const MAX_DROPS_PER_CLAIM = 20;
 const PURGE_BATCH = 500;
 const DAY_MS = 86_400_000;
+const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
 
 /** Per-job delivery state of a subscription: events go out strictly by seq, gaps are read back. */
 interface Feed {
@@ -57,8 +60,14 @@ interface Feed {
 
 export class BullMqJobStore implements JobStore {
   readonly prefix: string;
+  /** Every call made for a request: each has a deadline (commandTimeoutMs). */
   private readonly redis: Redis;
-  /** BullMQ's connection (it requires maxRetriesPerRequest: null). */
+  /**
+   * The workers' record updates (claim, heartbeat, complete…, take-backs): no deadline, so a slow or starved
+   * moment never makes a worker drop a claim or a result; no request waits on it.
+   */
+  private readonly workerRedis: Redis;
+  /** BullMQ's workers' connection (they require maxRetriesPerRequest: null): claims, locks, stalled checks; no HTTP request waits on it. */
   private readonly bullRedis: Redis;
   private readonly bull: BullQueues;
   /** BullMQ jobs claimed through this store, by lease token (saves a fetch at complete/fail/release). */
@@ -79,9 +88,11 @@ export class BullMqJobStore implements JobStore {
   static async open(options: BullMqJobStoreOptions): Promise<BullMqJobStore> {
     const store = new BullMqJobStore(options);
     try {
+      await store.redis.connect();
       await store.redis.ping();
     } catch (err) {
       store.redis.disconnect();
+      store.workerRedis.disconnect();
       store.bullRedis.disconnect();
       throw new BeatSyncError('RESOURCE_LIMIT', `cannot reach Redis at ${safeUrl(options.url)}: ${(err as Error).message}`, { cause: err });
     }
@@ -96,15 +107,22 @@ export class BullMqJobStore implements JobStore {
     this.maxInterruptions = checkMaxInterruptions(options.maxInterruptions);
     this.statsWindowMs = options.statsWindowMs ?? DAY_MS;
     this.random = options.random ?? Math.random;
-    this.redis = new Redis(options.url, { maxRetriesPerRequest: 3, lazyConnect: false });
+    const timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    // No offline queue: while the connection is down a call fails at once (503) instead of waiting, and a
+    // refused write is not replayed later behind the client's back.
+    this.redis = new Redis(options.url, { maxRetriesPerRequest: 1, commandTimeout: timeoutMs, enableOfflineQueue: false, lazyConnect: true });
     this.redis.on('error', () => {}); // reconnects by itself; each command reports its own failure
+    this.workerRedis = new Redis(options.url, { maxRetriesPerRequest: 3 });
+    this.workerRedis.on('error', () => {});
     for (const name of Object.keys(RECORD_SCRIPTS) as RecordScriptName[]) {
-      this.redis.defineCommand(name, { numberOfKeys: 0, lua: scriptSource(name) });
+      for (const conn of [this.redis, this.workerRedis]) conn.defineCommand(name, { numberOfKeys: 0, lua: scriptSource(name) });
     }
     this.bullRedis = new Redis(options.url, { maxRetriesPerRequest: null });
     this.bullRedis.on('error', () => {});
     this.bull = new BullQueues({
       connection: this.bullRedis,
+      queueConnection: this.redis,
+      deadlineMs: timeoutMs,
       prefix: `${this.prefix}bull`,
       retryDelay: (jobId) => this.retryDelays.get(jobId) ?? this.backoff.baseMs,
     });
@@ -113,7 +131,7 @@ export class BullMqJobStore implements JobStore {
   /** Redis' answer time, for readiness. */
   async ping(): Promise<string> {
     const started = Date.now();
-    await this.redis.ping();
+    await this.call(this.redis.ping());
     return `redis ${Date.now() - started} ms`;
   }
 
@@ -131,8 +149,12 @@ export class BullMqJobStore implements JobStore {
   }
 
   async get<I = unknown, R = unknown>(id: string): Promise<JobRecord<I, R> | null> {
+    return this.read<I, R>(this.redis, id);
+  }
+
+  private async read<I = unknown, R = unknown>(conn: Redis, id: string): Promise<JobRecord<I, R> | null> {
     if (typeof id !== 'string' || id.length === 0) return null;
-    const h = await this.redis.hgetall(this.key(`job:${id}`));
+    const h = await this.call(conn.hgetall(this.key(`job:${id}`)));
     return h.id ? (hashToRecord(h) as JobRecord<I, R>) : null;
   }
 
@@ -145,12 +167,12 @@ export class BullMqJobStore implements JobStore {
     let max = query.cursor ? `(${decodeCursor(query.cursor)}` : '+inf';
     const jobs: JobRecord[] = [];
     for (;;) {
-      const batch = await this.redis.zrevrangebyscore(index, max, '-inf', 'WITHSCORES', 'LIMIT', 0, Math.max(50, limit + 1));
+      const batch = await this.call(this.redis.zrevrangebyscore(index, max, '-inf', 'WITHSCORES', 'LIMIT', 0, Math.max(50, limit + 1)));
       if (batch.length === 0) break;
       const ids = batch.filter((_, i) => i % 2 === 0);
       const pipeline = this.redis.pipeline();
       for (const id of ids) pipeline.hgetall(this.key(`job:${id}`));
-      for (const [, h] of (await pipeline.exec()) ?? []) {
+      for (const h of await this.exec(pipeline)) {
         const hash = h as Hash;
         if (!hash.id) continue; // purged meanwhile
         const job = hashToRecord(hash);
@@ -162,7 +184,7 @@ export class BullMqJobStore implements JobStore {
     }
     const page = jobs.slice(0, limit);
     const last = page.at(-1);
-    const nextCursor = jobs.length > limit && last ? encodeCursor(Number(await this.redis.hget(this.key(`job:${last.id}`), 'n'))) : null;
+    const nextCursor = jobs.length > limit && last ? encodeCursor(Number(await this.call(this.redis.hget(this.key(`job:${last.id}`), 'n')))) : null;
     return { jobs: page, nextCursor };
   }
 
@@ -189,7 +211,7 @@ export class BullMqJobStore implements JobStore {
 
   async events(id: string, afterSeq: number): Promise<JobEvent[]> {
     const after = Number.isFinite(afterSeq) ? Math.max(0, Math.floor(afterSeq)) : 0;
-    const rows = await this.redis.lrange(this.key(`ev:${id}`), after, -1);
+    const rows = await this.call(this.redis.lrange(this.key(`ev:${id}`), after, -1));
     return rows.map((r) => JSON.parse(r) as JobEvent);
   }
 
@@ -229,11 +251,11 @@ export class BullMqJobStore implements JobStore {
   async stats(): Promise<JobStats> {
     const pipeline = this.redis.pipeline();
     for (const s of ALL_STATES) pipeline.zcard(this.key(`state:${s}`));
-    const counts = ((await pipeline.exec()) ?? []).map(([, c]) => Number(c));
+    const counts = (await this.exec(pipeline)).map(Number);
     const byState = Object.fromEntries(ALL_STATES.map((s, i) => [s, counts[i] ?? 0])) as Record<JobState, number>;
-    const [t] = await this.redis.time();
+    const [t] = await this.call(this.redis.time());
     const since = Number(t) * 1000 - this.statsWindowMs;
-    const recent = await this.redis.zrangebyscore(this.key('finished'), since, '+inf');
+    const recent = await this.call(this.redis.zrangebyscore(this.key('finished'), since, '+inf'));
     let ok = 0;
     let bad = 0;
     let durTotal = 0;
@@ -241,7 +263,7 @@ export class BullMqJobStore implements JobStore {
     if (recent.length > 0) {
       const p = this.redis.pipeline();
       for (const id of recent) p.hmget(this.key(`job:${id}`), 'state', 'started', 'finished');
-      for (const [, row] of (await p.exec()) ?? []) {
+      for (const row of await this.exec(p)) {
         const [state, started, finished] = row as (string | null)[];
         if (state === 'succeeded') {
           ok++;
@@ -269,7 +291,7 @@ export class BullMqJobStore implements JobStore {
     const keys: string[] = [];
     let cursor = '0';
     do {
-      const [next, found] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}hist:*`, 'COUNT', 500);
+      const [next, found] = await this.call(this.redis.scan(cursor, 'MATCH', `${this.prefix}hist:*`, 'COUNT', 500));
       cursor = next;
       keys.push(...found);
     } while (cursor !== '0');
@@ -277,7 +299,7 @@ export class BullMqJobStore implements JobStore {
     for (const key of keys) {
       const day = new Date(Number(key.slice(key.lastIndexOf(':') + 1)) * DAY_MS).toISOString().slice(0, 10);
       if (sinceDay && day < sinceDay) continue;
-      const h = await this.redis.hgetall(key);
+      const h = await this.call(this.redis.hgetall(key));
       const succeeded = Number(h.succeeded ?? 0);
       const failed = Number(h.failed ?? 0);
       const durCount = Number(h.durCount ?? 0);
@@ -291,7 +313,7 @@ export class BullMqJobStore implements JobStore {
   }
 
   async findByCacheKey(cacheKey: string): Promise<JobRecord | null> {
-    const [id] = await this.redis.zrevrange(this.key(`cachedone:${cacheKey}`), 0, 0);
+    const [id] = await this.call(this.redis.zrevrange(this.key(`cachedone:${cacheKey}`), 0, 0));
     if (!id) return null;
     const job = await this.get(id);
     return job?.state === 'succeeded' ? job : null;
@@ -307,9 +329,9 @@ export class BullMqJobStore implements JobStore {
       // came between the record and the BullMQ move: remove what is left.
       const left = this.redis.pipeline();
       for (let i = 0; i < pairs.length; i += 2) left.exists(`${this.bull.prefix}:${pairs[i + 1]}:${pairs[i]}`);
-      const exists = pairs.length > 0 ? ((await left.exec()) ?? []) : [];
+      const exists = pairs.length > 0 ? await this.exec(left) : [];
       for (let i = 0; i < exists.length; i++) {
-        if (Number(exists[i][1]) === 1) await this.bull.remove(pairs[2 * i + 1], pairs[2 * i]).catch(() => false);
+        if (Number(exists[i]) === 1) await this.bull.remove(pairs[2 * i + 1], pairs[2 * i]).catch(() => false);
       }
       if (n < PURGE_BATCH) return total;
     }
@@ -344,7 +366,7 @@ export class BullMqJobStore implements JobStore {
           throw storeFailure(err);
         }
         if (!job?.id) break;
-        const answer = (await this.script('bsClaim', job.id, token, lease, String(workerId), cancelledJson(), ...this.interruptionArgs())) as
+        const answer = (await this.workerScript('bsClaim', job.id, token, lease, String(workerId), cancelledJson(), ...this.interruptionArgs())) as
           string | [string, string[], string[]];
         if (typeof answer === 'string') {
           // Nothing to run: finished, purged, or its dead attempt was the last. BullMQ forgets it.
@@ -364,7 +386,7 @@ export class BullMqJobStore implements JobStore {
 
   /** The asked types that have a job to give, best head first. */
   private async typesByHead(types: readonly string[]): Promise<string[]> {
-    const flat = (await this.script('bsPeek', Date.now(), ...types)) as (string | number)[];
+    const flat = (await this.workerScript('bsPeek', Date.now(), ...types)) as (string | number)[];
     const heads: { type: string; rank: number[] }[] = [];
     for (let i = 0; i + 4 < flat.length; i += 5) heads.push({ type: String(flat[i]), rank: flat.slice(i + 1, i + 5).map(Number) });
     heads.sort((a, b) => a.rank[0] - b.rank[0] || a.rank[1] - b.rank[1] || a.rank[2] - b.rank[2] || a.rank[3] - b.rank[3]);
@@ -380,7 +402,7 @@ export class BullMqJobStore implements JobStore {
       throw storeFailure(err);
     });
     if (Number(renewed) !== 1) throw this.leaseLost(id, leaseToken);
-    const answer = Number(await this.script('bsHeartbeat', id, leaseToken, Math.ceil(leaseMs), next));
+    const answer = Number(await this.workerScript('bsHeartbeat', id, leaseToken, Math.ceil(leaseMs), next));
     if (answer < 0) throw this.leaseLost(id, leaseToken);
     return { cancelRequested: answer === 1 };
   }
@@ -388,13 +410,13 @@ export class BullMqJobStore implements JobStore {
   async saveCheckpoint(id: string, leaseToken: string, stage: string, data: unknown): Promise<void> {
     if (typeof stage !== 'string' || stage.length === 0 || stage.length > 100) throw badRequest('stage must be a non-empty string');
     const body = toJson(data, 'checkpoint data');
-    if (Number(await this.script('bsCheckpoint', id, leaseToken, stage, body)) < 0) throw this.leaseLost(id, leaseToken);
+    if (Number(await this.workerScript('bsCheckpoint', id, leaseToken, stage, body)) < 0) throw this.leaseLost(id, leaseToken);
   }
 
   async complete(id: string, leaseToken: string, result: unknown): Promise<JobRecord> {
     const body = toJson(result ?? null, 'result');
-    if (Number(await this.script('bsComplete', id, leaseToken, body)) < 0) throw this.leaseLost(id, leaseToken);
-    const job = (await this.get(id))!;
+    if (Number(await this.workerScript('bsComplete', id, leaseToken, body)) < 0) throw this.leaseLost(id, leaseToken);
+    const job = (await this.read(this.workerRedis, id))!;
     // The result stays in our record; BullMQ completes (and forgets) its job.
     await this.bullJob(job.type, id, leaseToken).then((b) => b?.moveToCompleted(null, leaseToken, false)).catch(() => {});
     this.claimed.delete(leaseToken);
@@ -404,10 +426,10 @@ export class BullMqJobStore implements JobStore {
   async fail(id: string, leaseToken: string, error: JobError): Promise<JobRecord> {
     const err = cleanError(error);
     const { baseMs, maxMs, jitter } = this.backoff;
-    const answer = Number(await this.script('bsFail', id, leaseToken, JSON.stringify(err), err.code, err.retryable ? 1 : 0,
+    const answer = Number(await this.workerScript('bsFail', id, leaseToken, JSON.stringify(err), err.code, err.retryable ? 1 : 0,
       this.random(), baseMs, maxMs, Math.min(1, Math.max(0, jitter)), cancelledJson(), ...this.interruptionArgs()));
     if (answer < 0) throw this.leaseLost(id, leaseToken);
-    const job = (await this.get(id))!;
+    const job = (await this.read(this.workerRedis, id))!;
     const bullJob = await this.bullJob(job.type, id, leaseToken).catch(() => undefined);
     if (bullJob) {
       if (answer === 0) {
@@ -415,7 +437,7 @@ export class BullMqJobStore implements JobStore {
       } else {
         await this.retryLater(bullJob, answer - 1, err, leaseToken).catch(() => {});
         // Cancelled between the record and BullMQ: the delayed BullMQ job goes too.
-        if ((await this.get(id))?.state === 'cancelled') await this.bull.remove(job.type, id).catch(() => false);
+        if ((await this.read(this.workerRedis, id))?.state === 'cancelled') await this.bull.remove(job.type, id).catch(() => false);
       }
     }
     this.claimed.delete(leaseToken);
@@ -423,9 +445,9 @@ export class BullMqJobStore implements JobStore {
   }
 
   async release(id: string, leaseToken: string): Promise<JobRecord> {
-    const answer = Number(await this.script('bsRelease', id, leaseToken, cancelledJson()));
+    const answer = Number(await this.workerScript('bsRelease', id, leaseToken, cancelledJson()));
     if (answer < 0) throw this.leaseLost(id, leaseToken);
-    const job = (await this.get(id))!;
+    const job = (await this.read(this.workerRedis, id))!;
     const bullJob = await this.bullJob(job.type, id, leaseToken).catch(() => undefined);
     if (bullJob) {
       // Back to the head of its priority in BullMQ (its attempt is not counted: BullMQ counts failures only).
@@ -443,7 +465,7 @@ export class BullMqJobStore implements JobStore {
    * to BullMQ the jobs whose submitter died between recording and adding them.
    */
   async recoverExpired(): Promise<number> {
-    const types = await this.redis.smembers(this.key('types'));
+    const types = await this.call(this.workerRedis.smembers(this.key('types')));
     let count = 0;
     for (const type of types) {
       let stalled: string[];
@@ -453,17 +475,17 @@ export class BullMqJobStore implements JobStore {
         throw storeFailure(err);
       }
       for (const id of stalled) {
-        const answer = Number(await this.script('bsTakeBack', id, cancelledJson(), ...this.interruptionArgs()));
+        const answer = Number(await this.workerScript('bsTakeBack', id, cancelledJson(), ...this.interruptionArgs()));
         if (answer === 1 || answer === 2) count++;
         if (answer >= 2) await this.bull.remove(type, id).catch(() => false);
       }
     }
-    const [t] = await this.redis.time();
-    const pending = await this.redis.zrangebyscore(this.key('pending'), '-inf', Number(t) * 1000 - PENDING_GRACE_MS, 'LIMIT', 0, 100);
+    const [t] = await this.call(this.workerRedis.time());
+    const pending = await this.call(this.workerRedis.zrangebyscore(this.key('pending'), '-inf', Number(t) * 1000 - PENDING_GRACE_MS, 'LIMIT', 0, 100));
     for (const id of pending) {
-      const job = await this.get(id);
+      const job = await this.read(this.workerRedis, id);
       if (job?.state === 'queued') await this.enqueue(id, job.type, job.priority, job.turn, job.maxAttempts);
-      else await this.redis.zrem(this.key('pending'), id);
+      else await this.call(this.workerRedis.zrem(this.key('pending'), id));
     }
     return count;
   }
@@ -472,9 +494,9 @@ export class BullMqJobStore implements JobStore {
   async wipe(): Promise<void> {
     let cursor = '0';
     do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}*`, 'COUNT', 1000);
+      const [next, keys] = await this.call(this.redis.scan(cursor, 'MATCH', `${this.prefix}*`, 'COUNT', 1000));
       cursor = next;
-      if (keys.length > 0) await this.redis.del(...keys);
+      if (keys.length > 0) await this.call(this.redis.del(...keys));
     } while (cursor !== '0');
   }
 
@@ -487,6 +509,7 @@ export class BullMqJobStore implements JobStore {
     await this.bull.close();
     await Promise.all([
       this.redis.quit().catch(() => this.redis.disconnect()),
+      this.workerRedis.quit().catch(() => this.workerRedis.disconnect()),
       this.bullRedis.quit().catch(() => this.bullRedis.disconnect()),
       subscriber?.quit().catch(() => subscriber.disconnect()),
     ]);
@@ -503,11 +526,36 @@ export class BullMqJobStore implements JobStore {
     return this.prefix + suffix;
   }
 
-  private async script(name: RecordScriptName, ...args: (string | number)[]): Promise<unknown> {
-    if (this.closed) throw new BeatSyncError('CONFLICT', 'job store is closed');
-    const call = (this.redis as unknown as Record<RecordScriptName, ScriptCall>)[name];
+  /** A Redis failure (missed deadline, lost connection) as RESOURCE_LIMIT: retryable, 503 at the HTTP edge. */
+  private async call<T>(command: Promise<T>): Promise<T> {
     try {
-      return await call.call(this.redis, this.prefix, this.bull.prefix, ...args);
+      return await command;
+    } catch (err) {
+      throw storeFailure(err);
+    }
+  }
+
+  /** A pipeline's answers; the first failed command fails the whole (ioredis reports them per command). */
+  private async exec(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+    const rows = (await this.call(pipeline.exec())) ?? [];
+    const failed = rows.find(([err]) => err);
+    if (failed) throw storeFailure(failed[0]);
+    return rows.map(([, value]) => value);
+  }
+
+  private async script(name: RecordScriptName, ...args: (string | number)[]): Promise<unknown> {
+    return this.runScript(this.redis, name, args);
+  }
+
+  private async workerScript(name: RecordScriptName, ...args: (string | number)[]): Promise<unknown> {
+    return this.runScript(this.workerRedis, name, args);
+  }
+
+  private async runScript(conn: Redis, name: RecordScriptName, args: (string | number)[]): Promise<unknown> {
+    if (this.closed) throw new BeatSyncError('CONFLICT', 'job store is closed');
+    const call = (conn as unknown as Record<RecordScriptName, ScriptCall>)[name];
+    try {
+      return await call.call(conn, this.prefix, this.bull.prefix, ...args);
     } catch (err) {
       throw storeFailure(err);
     }
@@ -527,7 +575,7 @@ export class BullMqJobStore implements JobStore {
   private async typeOf(id: string, leaseToken: string): Promise<string | null> {
     const job = this.claimed.get(leaseToken);
     if (job?.id === id) return job.name;
-    return this.redis.hget(this.key(`job:${id}`), 'type');
+    return this.call(this.workerRedis.hget(this.key(`job:${id}`), 'type'));
   }
 
   private async bullJob(type: string, id: string, leaseToken: string): Promise<Job | undefined> {

@@ -25,6 +25,8 @@ export interface JobSystemConfig {
   backend?: JobBackendName;
   redisUrl?: string;
   redisPrefix?: string;
+  /** Deadline of each Redis call of the store's request connection (default 2000 ms). */
+  redisTimeoutMs?: number;
   /** File store; default a local directory under dataDir. */
   storage?: FileStoreSpec;
   /** Retention janitor in this process (default true; API-only nodes leave it to the workers). */

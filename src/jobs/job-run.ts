@@ -5,6 +5,7 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { BeatSyncError, messageFor } from '../errors.ts';
 import type { ChildMessage, StartMessage } from './child-protocol.ts';
@@ -18,6 +19,13 @@ const CHILD_PATH = fileURLToPath(new URL('./child.ts', import.meta.url));
 /** Progress reaches the store at most this often (heartbeats carry it in between). */
 const PROGRESS_INTERVAL_MS = 250;
 const STDERR_TAIL_CHARS = 4096;
+/**
+ * Writing the end is tried again while the store is short (a frozen or restarting Redis) for this long, so
+ * finished work is kept rather than redone; past it (or once the lease is gone) the job is taken back as an
+ * interruption, never counted as an attempt.
+ */
+const RECORD_RETRY_FOR_MS = 60_000;
+const RECORD_RETRY_EVERY_MS = 500;
 
 export type RunOutcome =
   | { kind: 'done'; result: unknown }
@@ -53,6 +61,10 @@ export interface JobRunOptions {
 
 function isConflict(err: unknown): boolean {
   return err instanceof BeatSyncError && err.code === 'CONFLICT';
+}
+
+function isShortage(err: unknown): boolean {
+  return err instanceof BeatSyncError && err.code === 'RESOURCE_LIMIT';
 }
 
 function jobError(code: 'PROCESSING_FAILED' | 'TIMEOUT' | 'CANCELLED' | 'RESOURCE_LIMIT', retryable: boolean): JobError {
@@ -273,37 +285,51 @@ export class JobRun {
   /** Writes the outcome to the store after every earlier store call of this run. */
   private async record(outcome: RunOutcome): Promise<RunOutcome> {
     await this.chain;
-    const { store, claim, entry, log } = this.opts;
-    const token = claim.leaseToken;
-    try {
-      switch (outcome.kind) {
-        case 'done':
-          await store.complete(this.jobId, token, outcome.result);
-          break;
-        case 'error':
-          if (outcome.detail) log('info', 'job failed', { jobId: this.jobId, code: outcome.error.code, detail: outcome.detail });
-          await store.fail(this.jobId, token, outcome.error);
-          break;
-        case 'crash':
-          await store.fail(this.jobId, token, jobError('PROCESSING_FAILED', true));
-          break;
-        case 'timeout':
-          await store.fail(this.jobId, token, jobError('TIMEOUT', entry.limits.retryOnTimeout));
-          break;
-        case 'cancelled':
-          await store.fail(this.jobId, token, jobError('CANCELLED', false));
-          break;
-        case 'released':
-          await store.release(this.jobId, token);
-          break;
-        case 'lost':
-          break;
+    const { log } = this.opts;
+    if (outcome.kind === 'error' && outcome.detail) log('info', 'job failed', { jobId: this.jobId, code: outcome.error.code, detail: outcome.detail });
+    const giveUpAt = Date.now() + RECORD_RETRY_FOR_MS;
+    for (let tries = 1; ; tries++) {
+      try {
+        await this.write(outcome);
+        if (tries > 1) log('info', 'recorded the end of a job after the store came back', { jobId: this.jobId, outcome: outcome.kind, tries });
+        return outcome;
+      } catch (err) {
+        if (isConflict(err)) return { kind: 'lost' };
+        if (isShortage(err) && Date.now() < giveUpAt) {
+          if (tries === 1) log('warn', 'could not record the end of a job yet; trying again', { jobId: this.jobId, error: (err as Error).message });
+          await sleep(RECORD_RETRY_EVERY_MS);
+          continue;
+        }
+        log('error', 'could not record the end of a job', { jobId: this.jobId, outcome: outcome.kind, error: (err as Error).message });
+        return outcome;
       }
-      return outcome;
-    } catch (err) {
-      if (isConflict(err)) return { kind: 'lost' };
-      log('error', 'could not record the end of a job', { jobId: this.jobId, outcome: outcome.kind, error: (err as Error).message });
-      return outcome;
+    }
+  }
+
+  private async write(outcome: RunOutcome): Promise<void> {
+    const { store, claim, entry } = this.opts;
+    const token = claim.leaseToken;
+    switch (outcome.kind) {
+      case 'done':
+        await store.complete(this.jobId, token, outcome.result);
+        break;
+      case 'error':
+        await store.fail(this.jobId, token, outcome.error);
+        break;
+      case 'crash':
+        await store.fail(this.jobId, token, jobError('PROCESSING_FAILED', true));
+        break;
+      case 'timeout':
+        await store.fail(this.jobId, token, jobError('TIMEOUT', entry.limits.retryOnTimeout));
+        break;
+      case 'cancelled':
+        await store.fail(this.jobId, token, jobError('CANCELLED', false));
+        break;
+      case 'released':
+        await store.release(this.jobId, token);
+        break;
+      case 'lost':
+        break;
     }
   }
 }

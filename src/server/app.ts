@@ -28,6 +28,7 @@ import jobRoutes from './routes/jobs.ts';
 import sessionRoutes from './routes/session.ts';
 import tusRoutes, { TUS_HEADERS } from './routes/tus.ts';
 import uploadRoutes, { uploadAnswerSchema } from './routes/uploads.ts';
+import { failOpenRedisStore } from './rate-limit-store.ts';
 import { isApiPath, sendStatic } from './static.ts';
 import { SessionRegistry } from './sessions.ts';
 import { uploadGuard } from './upload-guard.ts';
@@ -47,6 +48,9 @@ export interface BuildOptions {
 }
 
 const SWEEP_MS = 10 * 60_000;
+/** After the shared rate-limit counters fail, requests pass uncounted this long before Redis is asked again. */
+const RATE_LIMIT_PAUSE_MS = 5_000;
+const RATE_LIMIT_WARN_EVERY_MS = 60_000;
 /** Routes whose bodies are uploads (the old clients' one included): minimum rate and per-address cap. */
 const UPLOAD_ROUTES = ['POST /api/uploads', 'PATCH /api/uploads/tus/:id', 'POST /api/upload'];
 
@@ -197,12 +201,16 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
     strictPreflight: false,
   });
 
-  // Counting fails open if Redis hiccups (skipOnError): a rate limit must never take the API down.
+  // Counting fails open when Redis is frozen or down (rate-limit-store.ts). It gets a quarter of the request
+  // deadline, so a request that then needs Redis itself still answers within about one deadline.
   const rateLimitRedis = options.rateLimitRedis
-    ? new Redis(options.rateLimitRedis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true })
+    ? new Redis(options.rateLimitRedis.url, {
+        maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, commandTimeout: Math.max(20, Math.floor(config.redisTimeoutMs / 4)),
+      })
     : null;
   if (rateLimitRedis) {
-    rateLimitRedis.on('error', (err) => app.log.warn({ err: err.message }, 'rate-limit redis'));
+    // Every reconnect attempt emits one: the store's own (rate-limited) warning says it once.
+    rateLimitRedis.on('error', () => {});
     // Connected before the first request, so no early request goes uncounted.
     await rateLimitRedis.connect().catch((err: Error) => app.log.warn({ err: err.message }, 'rate-limit redis: counting fails open until it connects'));
     app.addHook('onClose', async () => {
@@ -219,7 +227,18 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
       rateLimited.add(request);
       return new BeatSyncError('RATE_LIMITED', `more than ${context.max} requests in ${context.after}`);
     },
-    ...(rateLimitRedis ? { redis: rateLimitRedis, nameSpace: `${options.rateLimitRedis!.prefix}rl:`, skipOnError: true } : {}),
+    ...(rateLimitRedis
+      ? {
+          store: failOpenRedisStore({
+            redis: rateLimitRedis,
+            nameSpace: `${options.rateLimitRedis!.prefix}rl:`,
+            pauseMs: RATE_LIMIT_PAUSE_MS,
+            warnEveryMs: RATE_LIMIT_WARN_EVERY_MS,
+            warn: (message, err) => app.log.warn({ err: err.message }, message),
+          }),
+          skipOnError: true,
+        }
+      : {}),
   });
 
   await app.register(multipart, {

@@ -78,6 +78,8 @@ export interface ServerConfig {
     /** Below this much /api/ready answers 503. */
     readyBytes: number;
   };
+  /** Deadline of each Redis call made while serving a request (Redis backend, shared rate limits). */
+  redisTimeoutMs: number;
 }
 
 export interface ConfigSources {
@@ -131,6 +133,10 @@ const OPTIONS = {
   publicOps: { flag: 'public-metrics', env: 'BEATSYNC_PUBLIC_METRICS', kind: 'bool', help: '/metrics, /api/stats and /api/ready details without the admin token (off)' },
   minFreeJobs: { flag: 'min-free-disk', env: 'BEATSYNC_MIN_FREE_DISK', kind: 'bytes', help: 'free disk below which new jobs are refused (2G)' },
   minFreeReady: { flag: 'min-free-disk-ready', env: 'BEATSYNC_MIN_FREE_DISK_READY', kind: 'bytes', help: 'free disk below which /api/ready answers 503 (512M)' },
+  redisTimeout: {
+    flag: 'redis-timeout-ms', env: 'BEATSYNC_REDIS_TIMEOUT_MS', kind: 'int',
+    help: 'ms a request waits for Redis before it answers 503 RESOURCE_LIMIT; the rate limiter lets it through instead (2000)',
+  },
 } satisfies Record<string, Option>;
 
 type OptionName = keyof typeof OPTIONS;
@@ -247,6 +253,7 @@ export async function loadServerConfig(sources: ConfigSources = {}): Promise<Ser
     sessionTtlSeconds: seconds('sessionTtl', 30 * 24 * 3600),
     publicOps: bool('publicOps'),
     minFreeDisk: { jobsBytes: bytes('minFreeJobs', 2 * GIB), readyBytes: bytes('minFreeReady', 512 * MIB) },
+    redisTimeoutMs: int('redisTimeout', 2000, 50),
   };
   if (config.adminToken !== null && config.adminToken.length < 16) {
     throw new BeatSyncError('BAD_REQUEST', 'the admin token must be at least 16 characters');
@@ -310,6 +317,7 @@ export function describeConfig(config: ServerConfig): string {
     ['max header size', `${config.maxHeaderBytes} bytes`],
     ['trust proxy', config.trustProxy ? 'yes' : 'no'],
     ['min free disk', `${mib(config.minFreeDisk.jobsBytes)} for new jobs, ${mib(config.minFreeDisk.readyBytes)} for readiness`],
+    ['redis deadline', `${config.redisTimeoutMs} ms per call while serving a request`],
     ['web page', config.webDir],
   ];
   return lines.map(([k, v]) => `  ${k.padEnd(16)} ${v}`).join('\n');

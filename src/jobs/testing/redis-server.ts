@@ -36,16 +36,24 @@ export async function startRedisServer(): Promise<RedisServer> {
   return launch(await freePort(), mkdtempSync(join(tmpdir(), 'beatsync-redis-')));
 }
 
-/** kill -9 of the server, then a new one on the same port and directory (it reloads the AOF). */
+/** kill -9 of the server (unless it is already gone), then a new one on the same port and directory (it reloads the AOF). */
 export async function restartRedisServer(old: RedisServer): Promise<RedisServer> {
-  process.kill(old.pid, 'SIGKILL');
   const state = launched.get(old);
   if (!state) throw new Error('not a server started here');
+  if (!state.gone) process.kill(old.pid, 'SIGKILL');
   await state.exited;
   return launch(old.port, state.dir);
 }
 
-const launched = new WeakMap<RedisServer, { dir: string; exited: Promise<void> }>();
+/** kill -9 of the server, keeping its directory for restartRedisServer. */
+export async function killRedisServer(server: RedisServer): Promise<void> {
+  const state = launched.get(server);
+  if (!state) throw new Error('not a server started here');
+  if (!state.gone) process.kill(server.pid, 'SIGKILL');
+  await state.exited;
+}
+
+const launched = new WeakMap<RedisServer, { dir: string; exited: Promise<void>; gone: boolean }>();
 
 async function launch(port: number, dir: string): Promise<RedisServer> {
   const child = spawn('redis-server', [
@@ -87,6 +95,10 @@ async function launch(port: number, dir: string): Promise<RedisServer> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  launched.set(server, { dir, exited });
+  const state = { dir, exited, gone: false };
+  void exited.then(() => {
+    state.gone = true;
+  });
+  launched.set(server, state);
   return server;
 }
