@@ -1,9 +1,12 @@
 // `npm run bench:api`: the HTTP API under load on loopback, while 2 real sync jobs render.
-//   1. status reads (GET /api/jobs/:id) from 500 concurrent connections (autocannon), 10 s;
+//   1. status reads (GET /api/jobs/:id) from 500 concurrent connections (autocannon, closed loop: saturation), 10 s;
 //   2. 500 concurrent SSE streams (time to first event, delivery lag of live events) with 100 status readers beside;
-//   3. upload throughput (POST /api/uploads, multipart, streamed + fsynced + probed) versus a plain file copy.
-// The server runs in its own process (as in production) so the load generator does not share its event loop.
-// Prints a Markdown section and writes it as "## HTTP API" into BENCHMARKS.md.
+//   3. upload throughput (POST /api/uploads, multipart, streamed + fsynced + probed) versus a plain file copy;
+//   4. open loop, what users see: 500 clients, each with its own token and job, poll GET /api/jobs/:id every 2 s
+//      on a fixed schedule (latency from the scheduled send time), 60 s; goal p99 <= 50 ms (issue #11).
+// The server is `beatsync serve` in its own process (as in production, logging to a file) so the load generator
+// does not share its event loop. Prints a Markdown section and writes it as "## HTTP API" into BENCHMARKS.md.
+//   --open-seconds N (60)  --closed-seconds N (10)  --print-only (do not write BENCHMARKS.md)
 import { spawn } from 'node:child_process';
 import { copyFile, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createReadStream, createWriteStream, openAsBlob } from 'node:fs';
@@ -11,43 +14,65 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { SqliteJobStore } from '../src/jobs/sqlite-store.ts';
 import { inputArgs, runFfmpeg } from '../src/media/index.ts';
+import { SYNC_JOB_TYPE } from '../src/server/routes/job-view.ts';
+import { openLoopPolls } from './lib/open-loop.ts';
+import type { OpenLoopResult, Poller } from './lib/open-loop.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MUSIC = join(ROOT, '..', 'shared', 'music');
 const CLIENTS = 500;
-const PHASE_SECONDS = 10;
+const POLL_MS = 2000;
+const { values: args } = parseArgs({
+  options: {
+    'open-seconds': { type: 'string', default: '60' },
+    'closed-seconds': { type: 'string', default: '10' },
+    'print-only': { type: 'boolean', default: false },
+  },
+});
+const OPEN_SECONDS = Number(args['open-seconds']);
+const PHASE_SECONDS = Number(args['closed-seconds']);
+if (!(OPEN_SECONDS > 0) || !(PHASE_SECONDS > 0)) throw new Error('--open-seconds and --closed-seconds take a number of seconds > 0');
 
 // ---- server child ----
-
-// ---- load generator ----
 
 interface Server {
   url: string;
   stop(): Promise<void>;
 }
 
-async function startServer(dataDir: string): Promise<Server> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let text = '';
-    child.stdout.on('data', (b: Buffer) => {
-      text += b.toString();
-      const line = text.split('\n')[0];
-      if (text.includes('\n')) resolve((JSON.parse(line) as { port: number }).port);
-    });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
+/** `beatsync serve` as deployed (default log level, one line per request), its log in a file; rate limits raised. */
+async function startServer(dataDir: string, logFile: string): Promise<Server> {
+  const log = await open(logFile, 'w');
+  const child = spawn(process.execPath, [
+    join(ROOT, 'bin', 'beatsync.js'), 'serve', '--port', '0', '--data-dir', dataDir, '--concurrency', '2',
+    '--rate-limit-ip', '100000000', '--rate-limit-token', '100000000', '--rate-limit-sessions', '100000000',
+    '--quota-jobs', '10', '--shutdown-grace', '1',
+  ], { stdio: ['ignore', log.fd, log.fd] });
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  let url: string | null = null;
+  while (!url) {
+    if (exited) throw new Error(`server exited early; its log: ${logFile}\n${await readFile(logFile, 'utf8')}`);
+    await new Promise((r) => setTimeout(r, 100));
+    url = /BeatSync listening on (http:\/\/\S+)/.exec(await readFile(logFile, 'utf8'))?.[1] ?? null;
+  }
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     stop: () =>
       new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
+        const closed = () => void log.close().then(() => resolve());
+        if (exited) return closed();
+        child.once('exit', closed);
         child.kill('SIGTERM');
       }),
   };
 }
+
+// ---- load generator ----
 
 async function makeMedia(dir: string): Promise<{ dance: string; bgm: string; big: string }> {
   const song = join(MUSIC, 'nexuiz-brokenlight.ogg');
@@ -213,6 +238,38 @@ async function plainCopy(from: string, dir: string): Promise<{ copyFileMs: numbe
   return { copyFileMs, streamMs };
 }
 
+/**
+ * `count` clients as the page makes them: each its own session (POST /api/session) and its own sync job. The
+ * jobs go straight into the job database (the real SQLite store, while the server runs), because 2 uploads
+ * per client through HTTP (probes included) would take minutes here; they use the bench's two uploads, each
+ * with its own nudge, so every one is real, distinct work that the server's 2 workers render in turn.
+ */
+async function makeClients(url: string, dataDir: string, danceFileId: string, bgmFileId: string, count: number): Promise<Poller[]> {
+  const tokens: string[] = [];
+  for (let i = 0; i < count; i += 25) {
+    const batch = await Promise.all(Array.from({ length: Math.min(25, count - i) }, async () =>
+      (await json<{ token: string }>(await fetch(`${url}/api/session`, { method: 'POST' }))).token));
+    tokens.push(...batch);
+  }
+  const store = SqliteJobStore.open(join(dataDir, 'jobs.db'));
+  try {
+    const pollers: Poller[] = [];
+    for (const [i, token] of tokens.entries()) {
+      const { job } = await store.submit({
+        type: SYNC_JOB_TYPE,
+        // A token is bs1.<session id>.<mac>; the session id owns what the token makes.
+        owner: token.split('.')[1],
+        input: { danceFileId, bgmFileId, options: { nudgeMs: 1000 + i, variants: ['trimmed', 'full'] } },
+        maxAttempts: 3,
+      });
+      pollers.push({ path: `/api/jobs/${job.id}`, token });
+    }
+    return pollers;
+  } finally {
+    await store.close();
+  }
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 
@@ -223,7 +280,8 @@ async function main(): Promise<void> {
   try {
     process.stdout.write('making media…\n');
     const media = await makeMedia(work);
-    server = await startServer(join(work, 'data'));
+    const dataDir = join(work, 'data');
+    server = await startServer(dataDir, join(work, 'server.log'));
     const { url } = server;
     const { token } = await json<{ token: string }>(await fetch(`${url}/api/session`, { method: 'POST' }));
 
@@ -257,6 +315,11 @@ async function main(): Promise<void> {
     ]);
     await jobs.stop();
 
+    // 4: the open loop, on 500 clients' own jobs (2 rendering at a time, the rest queued behind them).
+    const pollers = await makeClients(url, dataDir, dance, bgm, CLIENTS);
+    process.stdout.write(`open loop: ${CLIENTS} clients polling every ${POLL_MS / 1000} s, ${OPEN_SECONDS} s…\n`);
+    const polls = await openLoopPolls(url, pollers, { intervalMs: POLL_MS, seconds: OPEN_SECONDS, timeoutMs: 10_000 });
+
     const cpu = cpus();
     const machine = `${cpu.length} × ${cpu[0]?.model ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}, Node ${process.version}; ` +
       `server in its own process, load generator in another, both on the same cores (loopback); 1-min load average at start ${loadAtStart.toFixed(1)} (other work was running)`;
@@ -273,20 +336,42 @@ async function main(): Promise<void> {
       '',
       '| What | p50 | p99 | Other |',
       '|---|---|---|---|',
-      `| GET /api/jobs/:id, ${CLIENTS} connections, ${PHASE_SECONDS} s | ${reads.latency.p50} ms | ${reads.latency.p99} ms | ${Math.round(reads.requests.average)} req/s, ${reads.requests.total} requests, ${reads.errors} errors, ${reads.timeouts} time-outs, ${reads.non2xx} non-2xx |`,
+      `| GET /api/jobs/:id, ${CLIENTS} connections, ${PHASE_SECONDS} s (closed loop: saturation) | ${reads.latency.p50} ms | ${reads.latency.p99} ms | ${Math.round(reads.requests.average)} req/s, ${reads.requests.total} requests, ${reads.errors} errors, ${reads.timeouts} time-outs, ${reads.non2xx} non-2xx |`,
       `| SSE: ${CLIENTS} concurrent streams on the rendering jobs, time to first event | ${f1(percentile(sse.firstEvent, 50))} ms | ${f1(percentile(sse.firstEvent, 99))} ms | ${sse.opened} streams opened, ${sse.events} events received, ${sse.errors} errors |`,
       `| SSE: live event delivery lag (event written → client) | ${f1(percentile(sse.lag, 50))} ms | ${f1(percentile(sse.lag, 99))} ms | n = ${sse.lag.length} events made while connected; the store is polled every 100 ms |`,
       `| GET /api/jobs/:id, 100 connections beside the ${CLIENTS} SSE streams | ${readsBeside.latency.p50} ms | ${readsBeside.latency.p99} ms | ${Math.round(readsBeside.requests.average)} req/s, ${readsBeside.errors} errors, ${readsBeside.non2xx} non-2xx |`,
       `| POST /api/uploads, ${f1(mib)} MiB WAV (multipart, streamed, sha256, fsync, probe), median of 3 | ${f1(up)} ms | | ${f1(mib / (up / 1000))} MiB/s |`,
       `| Plain copy of the same file on the same disk (fs.copyFile + fsync / stream + fsync) | ${f1(copyFileMs)} / ${f1(streamMs)} ms | | ${f1(mib / (copyFileMs / 1000))} / ${f1(mib / (streamMs / 1000))} MiB/s |`,
       '',
+      ...openLoopSection(polls),
     ].join('\n');
     process.stdout.write(`\n${section}\n`);
-    await writeSection(section);
+    if (!args['print-only']) await writeSection(section);
   } finally {
     await server?.stop();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+function openLoopSection(polls: OpenLoopResult): string[] {
+  const l = polls.latencies;
+  const p = (q: number): string => f1(percentile(l, q));
+  const states = Object.entries(polls.states).map(([state, n]) => `${state} ${n}`).join(', ');
+  return [
+    `### Open loop: ${CLIENTS} pollers (what users see)`,
+    '',
+    `${CLIENTS} clients, each with its own session token and its own sync job, send \`GET /api/jobs/:id\` every ${POLL_MS / 1000} s on a ` +
+      `fixed schedule (random start phase), whether or not the previous answer came: ${CLIENTS / (POLL_MS / 1000)} req/s offered, ` +
+      `${polls.seconds} s, one keep-alive agent per client. Latency counts from the scheduled send time, so a queue in the ` +
+      'server (or in the load generator) shows instead of slowing the load down. Meanwhile the 2 workers render these ' +
+      'clients\' jobs (the same media as above), the rest wait in the queue. Goal (issue #11): p99 ≤ 50 ms.',
+    '',
+    '| p50 | p90 | p99 | max | errors (non-2xx, failed, time-out 10 s) | achieved rate | answers by job state | load generator late (p99) |',
+    '|---|---|---|---|---|---|---|---|',
+    `| ${p(50)} ms | ${p(90)} ms | ${p(99)} ms | ${f1(l.at(-1) ?? NaN)} ms | ${polls.errors} of ${polls.sent} | ` +
+      `${f1(polls.answered / polls.seconds)} req/s | ${states} | ${f1(percentile(polls.lateness, 99))} ms |`,
+    '',
+  ];
 }
 
 /** Replaces (or appends) the "## HTTP API" section of BENCHMARKS.md, leaving the other sections alone. */
@@ -302,27 +387,4 @@ async function writeSection(section: string): Promise<void> {
   await writeFile(file, text);
 }
 
-// ---- entry: the server child, or the benchmark itself ----
-
-async function serve(): Promise<void> {
-  const dataDir = process.argv[3];
-  const { loadServerConfig } = await import('../src/server/config.ts');
-  const { openJobSystem } = await import('../src/jobs/index.ts');
-  const { buildServer } = await import('../src/server/app.ts');
-  const config = await loadServerConfig({
-    argv: ['--data-dir', dataDir, '--port', '0', '--concurrency', '2', '--rate-limit-ip', '100000000', '--rate-limit-token', '100000000', '--quota-jobs', '10', '--log-level', 'warn'],
-    env: {},
-  });
-  const system = await openJobSystem({ dataDir, startWorkers: true, concurrency: 2, retention: { outputsMs: config.retentionSeconds * 1000 } });
-  await system.start();
-  const app = await buildServer(config, { system, logger: false });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  process.stdout.write(`${JSON.stringify({ port: typeof address === 'object' && address ? address.port : 0 })}\n`);
-  process.on('SIGTERM', () => {
-    void app.close().then(() => system.close()).then(() => process.exit(0));
-  });
-}
-
-if (process.argv[2] === '--serve') await serve();
-else await main();
+await main();

@@ -159,6 +159,33 @@ describe('SqliteJobStore (embedded only)', () => {
     }
   });
 
+  test('queue positions agree with the claim order: priority, owner turn, age, and only retries that are due', async () => {
+    let now = 1_700_000_000_000;
+    const store = SqliteJobStore.open(freshFile(), { now: () => now, backoff: { baseMs: 1000, maxMs: 10_000, jitter: 0.5 }, random: () => 1 });
+    const retryable = { code: 'TIMEOUT', message: 'slow', retryable: true } as const;
+    try {
+      // Two retries: `due` may run again 250 ms before `later`.
+      const due = (await store.submit({ type: 't', input: { n: 'due' }, owner: 'r', maxAttempts: 5 })).job;
+      const later = (await store.submit({ type: 't', input: { n: 'later' }, owner: 'r', maxAttempts: 5 })).job;
+      await store.fail(due.id, (await store.claim('w', ['t'], 5000))!.leaseToken, retryable);
+      now += 250;
+      await store.fail(later.id, (await store.claim('w', ['t'], 5000))!.leaseToken, retryable);
+      now += 250;
+      const waiting = [due.id];
+      for (const [owner, priority] of [['a', 0], ['a', 0], ['b', 0], ['c', 5], [null, -1], ['a', 5], ['a', 0], ['b', 5]] as const) {
+        waiting.push((await store.submit({ type: 't', input: {}, owner, priority })).job.id);
+      }
+      const positions = new Map(await Promise.all(waiting.map(async (id) => [id, await store.queuePosition(id)] as const)));
+      assert.equal(await store.queuePosition(later.id), null);
+      const order: string[] = [];
+      for (let claim = await store.claim('w', ['t'], 5000); claim; claim = await store.claim('w', ['t'], 5000)) order.push(claim.job.id);
+      assert.deepEqual(new Set(order), new Set(waiting));
+      for (const [i, id] of order.entries()) assert.equal(positions.get(id), i + 1, `job claimed ${i + 1}.`);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('daily history outlives purged job rows', async () => {
     let now = Date.UTC(2025, 0, 10, 12);
     const store = SqliteJobStore.open(freshFile(), { now: () => now });

@@ -286,10 +286,16 @@ export class SqliteJobStore implements JobStore {
     const now = this.now();
     const row = this.row(id);
     if (!row || !this.claimableAt(row, now)) return null;
-    const ahead = this.db.prepare(`SELECT count(*) AS c FROM jobs
-        WHERE (state = 'queued' OR (state = 'retrying' AND run_after <= ?))
-          AND (priority > ? OR (priority = ? AND (turn < ? OR (turn = ? AND n < ?))))`)
-      .get(now, row.priority, row.priority, row.turn, row.turn, row.n) as { c: number };
+    // Every poll of a queued job asks this: the queued part is three ranges of the claim index, counted in the
+    // index alone (one OR over the whole order read every row ahead: ~0.6 ms with 500 queued, O(queue) per poll).
+    const ahead = this.db.prepare(`SELECT
+        (SELECT count(*) FROM jobs WHERE state = 'queued' AND priority > ?)
+      + (SELECT count(*) FROM jobs WHERE state = 'queued' AND priority = ? AND turn < ?)
+      + (SELECT count(*) FROM jobs WHERE state = 'queued' AND priority = ? AND turn = ? AND n < ?)
+      + (SELECT count(*) FROM jobs WHERE state = 'retrying' AND run_after <= ?
+          AND (priority > ? OR (priority = ? AND (turn < ? OR (turn = ? AND n < ?))))) AS c`)
+      .get(row.priority, row.priority, row.turn, row.priority, row.turn, row.n,
+        now, row.priority, row.priority, row.turn, row.turn, row.n) as { c: number };
     return ahead.c + 1;
   }
 
