@@ -283,8 +283,9 @@ async function renderOne(job: VariantJob, sharedMix: (() => Promise<MixSource>) 
   const { danceAudio, options } = job;
   const audioStart = danceAudio.startTime;
   throwIfCancelled(options.signal);
-  // The plan may list packets, the smart cut encodes a head: one slot for both.
-  let cut = await job.slots.run(1, async () => smartCutFor(job, await planCut(job)));
+  // planCut takes its own slot when it lists packets; the smart cut's head encode takes one here.
+  const planned = await planCut(job);
+  let cut = await job.slots.run(1, () => smartCutFor(job, planned));
   let durationSeconds = cut.endMedia - cut.zeroMedia;
   if (!(durationSeconds > 0.05)) throw new BeatSyncError('PROCESSING_FAILED', `nothing to render for ${job.variant} (${durationSeconds.toFixed(3)} s)`);
   const mix = sharedMix ? await sharedMix() : null;
