@@ -115,7 +115,7 @@ describe('every command\'s --help lists its options with defaults', { concurrenc
     assert.equal(a.stdout, b.stdout);
   });
 
-  for (const [name, flags] of [['sync', ['output', 'variant', 'nudge-ms', 'json', 'help']], ['analyze', ['json', 'help']]] as const) {
+  for (const [name, flags] of [['sync', ['output', 'variant', 'compact-long-side', 'nudge-ms', 'json', 'help']], ['analyze', ['json', 'help']]] as const) {
     test(`${name} --help, in English and in Chinese`, async () => {
       for (const [lang, defaultWord] of [['en_US.UTF-8', '(default: '], ['zh_CN.UTF-8', '（默认：']] as const) {
         const run = await beatsync([name, '--help'], { LANG: lang });

@@ -87,7 +87,7 @@ describe('hostile uploads', () => {
     assert.equal(long.status, 201);
     assert.ok((long.json.filename as string).length <= 120 && (long.json.filename as string).endsWith('.mp4'));
     // Storage keys come from random ids, never from names.
-    for (const key of await server.storedKeys()) assert.match(key, /^(uploads\/[A-Za-z0-9_-]{22}\/(data|meta\.json)|quota\/[A-Za-z0-9_-]+\/[A-Za-z0-9_-]{22}\.\d+|sessions\/[A-Za-z0-9_-]{24})$/);
+    for (const key of await server.storedKeys()) assert.match(key, /^(uploads\/[A-Za-z0-9_-]{22}\/(data|meta\.json)|quota\/[A-Za-z0-9_-]+\/[A-Za-z0-9_-]{22}\.\d+|sessions\/([A-Za-z0-9_-]{24}|epoch))$/);
   });
 
   test('zero-byte, truncated, text, wrong extension and polyglot files', async () => {

@@ -27,7 +27,7 @@ test('prune forgets expired sessions and their revocation marks, and they stay r
   await registry.revoke('fresh-revoked');
   await registry.prune(); // writes the epoch
   // Lifetimes began 40 days ago; two sessions were last used 31 days ago.
-  await ageKey(root, 'sessions-epoch', 40 * DAY);
+  await ageKey(root, 'sessions/epoch', 40 * DAY);
   await ageKey(root, 'sessions/stale', 31 * DAY);
   await ageKey(root, 'sessions/stale-revoked', 31 * DAY);
 
@@ -35,7 +35,7 @@ test('prune forgets expired sessions and their revocation marks, and they stay r
   assert.equal(await later.prune(), 2);
   const keys: string[] = [];
   for await (const o of files.list('sessions')) keys.push(o.key);
-  assert.deepEqual(keys.sort(), ['sessions-epoch', 'sessions-revoked/fresh-revoked', 'sessions/fresh', 'sessions/fresh-revoked']);
+  assert.deepEqual(keys.sort(), ['sessions-revoked/fresh-revoked', 'sessions/epoch', 'sessions/fresh', 'sessions/fresh-revoked']);
 
   const fresh = new SessionRegistry({ files, ttlMs: 30 * DAY });
   assert.equal(await fresh.use('fresh'), 'ok');
@@ -52,7 +52,7 @@ test('a token from before lifetimes began starts its lifetime at first use, with
   const registry = new SessionRegistry({ files, ttlMs: 30 * DAY });
   assert.equal(await registry.use('old-token'), 'ok');
   assert.ok(await files.stat('sessions/old-token'));
-  await files.put('sessions-epoch', Readable.from([Buffer.alloc(0)]));
-  await ageKey(root, 'sessions-epoch', 31 * DAY);
+  await files.put('sessions/epoch', Readable.from([Buffer.alloc(0)]));
+  await ageKey(root, 'sessions/epoch', 31 * DAY);
   assert.equal(await new SessionRegistry({ files, ttlMs: 30 * DAY }).use('another-old-token'), 'expired');
 });

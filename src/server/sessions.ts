@@ -3,7 +3,7 @@
 // few minutes), sessions-revoked/<id> marks a revoked session. A session unused for the lifetime is expired.
 // Each node remembers what it read for a few seconds, so a busy token costs no storage round trip per request.
 // prune() deletes the records of expired sessions. A token has no issue time, so a token with no record is
-// one from before lifetimes existed and starts its lifetime at first use; sessions-epoch (written once, when
+// one from before lifetimes existed and starts its lifetime at first use; sessions/epoch (written once, when
 // lifetimes began on this store) bounds that: one lifetime after it, a token with no record is expired, which
 // is what makes deleting an expired session's record safe.
 import { Readable } from 'node:stream';
@@ -13,7 +13,8 @@ export type SessionState = 'ok' | 'expired' | 'revoked';
 
 const activityKey = (id: string): string => `sessions/${id}`;
 const revokedKey = (id: string): string => `sessions-revoked/${id}`;
-const EPOCH_KEY = 'sessions-epoch';
+// Beside the records (session ids are 24 characters, never this).
+const EPOCH_KEY = 'sessions/epoch';
 
 interface Known {
   lastUsedMs: number;
@@ -120,6 +121,7 @@ export class SessionRegistry {
     let removed = 0;
     for await (const object of this.files.list('sessions/')) {
       const id = object.key.slice('sessions/'.length);
+      if (object.key === EPOCH_KEY) continue;
       if (now - object.mtimeMs <= this.ttlMs) {
         live.add(id);
         continue;
