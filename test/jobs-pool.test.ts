@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { JOB_NICENESS } from '../src/jobs/job-run.ts';
 import { openJobSystem } from '../src/jobs/index.ts';
 import type { JobSystem, JobSystemConfig } from '../src/jobs/index.ts';
 import type { JobRecord, JobState } from '../src/jobs/types.ts';
@@ -61,6 +62,12 @@ function maxOverlap(intervals: Array<[number, number]>): number {
 }
 
 /** "<jobPid> <ffmpegPid>" lines written by test.ffmpeg, one per attempt. */
+/** The niceness field of /proc/<pid>/stat (after the parenthesised command name). */
+function niceOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
 function pidsFrom(file: string): number[] {
   return readFileSync(file, 'utf8').trim().split(/\s+/).map(Number);
 }
@@ -212,6 +219,8 @@ test('graceful shutdown lets short jobs finish and hands the rest back to the qu
   await sys.start();
   const long = (await sys.submit('test.ffmpeg', { pidFile })).job;
   await waitFor('ffmpeg to start', () => existsSync(pidFile));
+  // Job processes and their ffmpeg run below the server's priority.
+  for (const pid of pidsFrom(pidFile)) assert.equal(niceOf(pid), JOB_NICENESS, `niceness of ${pid}`);
   const short = (await sys.submit('test.sleep', { ms: 300 })).job;
   await waitFor('the short job to run', async () => (await sys.store.get(short.id))?.state === 'running');
   // The grace is generous: on a loaded machine a job process takes a second or more to load before its 300 ms.

@@ -4,6 +4,7 @@
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { setPriority } from 'node:os';
 import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -120,6 +121,7 @@ export class JobRun {
           serialization: 'json',
         });
         this.child = child;
+        lowerPriority(child.pid);
         child.stderr?.setEncoding('utf8');
         child.stderr?.on('data', (text: string) => {
           this.stderrTail = (this.stderrTail + text).slice(-STDERR_TAIL_CHARS);
@@ -337,4 +339,16 @@ export class JobRun {
 /** Per-attempt temp directory name: starts with the owning process id, so a later process can sweep it. */
 export function attemptDirName(jobId: string, attempt: number): string {
   return `${process.pid}-${jobId}-${attempt}`;
+}
+
+/** Niceness of job processes (their ffmpeg inherit it): the API's answers must not queue behind a render. */
+export const JOB_NICENESS = 10;
+
+function lowerPriority(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    setPriority(pid, JOB_NICENESS);
+  } catch {
+    // Not permitted here (e.g. already nicer): the job runs at the inherited priority.
+  }
 }
