@@ -14,7 +14,7 @@ import { makeApiSyncPair } from './helpers/api-media.ts';
 import type { ApiSyncPair } from './helpers/api-media.ts';
 import { auth, newToken, removeDataDir, sendJson, startApi, upload } from './helpers/api.ts';
 import type { RunningApi } from './helpers/api.ts';
-import { auditPhoneWidths, consoleErrors, ensureWebBuilt, launchChromium, PHONE } from './helpers/web.ts';
+import { auditPhoneWidths, chooseBothAndSync, consoleErrors, ensureWebBuilt, launchChromium, PHONE } from './helpers/web.ts';
 
 type Lang = 'en' | 'zh-CN';
 interface Recorded { __notes: string[]; __hidden: boolean }
@@ -89,12 +89,7 @@ describe('web page: the notification button', { timeout: 400_000 }, () => {
   }, hidden);
 
   async function syncFromPage(page: Page): Promise<void> {
-    await page.goto(api.url);
-    await page.setInputFiles('#file-dance', pair.dance);
-    await page.setInputFiles('#file-bgm', pair.bgm);
-    await page.waitForSelector('.slot-dance[data-phase="done"]', { timeout: 30_000 });
-    await page.waitForSelector('.slot-bgm[data-phase="done"]', { timeout: 30_000 });
-    await page.click('#sync');
+    await chooseBothAndSync(page, api.url, pair);
     await page.waitForURL(/#\/job\//);
     await page.waitForSelector('.progress-panel:not([hidden]) .message:has-text("Waiting in line")');
   }
@@ -110,7 +105,9 @@ describe('web page: the notification button', { timeout: 400_000 }, () => {
       await auditPhoneWidths(page, errors, '06-job-notify-offer-en');
       // The user presses the button and allows notifications in the browser's prompt.
       await ctx.grantPermissions(['notifications'], { origin: api.url });
-      await page.click('#notify');
+      // The page may already hide the button on the permission change (a real user grants after pressing): the
+      // press itself, not a visibility wait.
+      await page.$eval('#notify', (b) => (b as HTMLButtonElement).click());
       await page.waitForSelector('#notify', { state: 'hidden' });
       assert.equal(await page.textContent('.notify-note'), 'You will get a notification when it is ready.');
       await hide(page, true);

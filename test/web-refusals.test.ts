@@ -14,7 +14,7 @@ import { newToken, removeDataDir, sendJson, upload } from './helpers/api.ts';
 import type { RunningApi } from './helpers/api.ts';
 import { startApiWithoutWorkers } from './helpers/clients.ts';
 import { fixtureDir } from './helpers/media.ts';
-import { auditPhoneWidths, consoleErrors, ensureWebBuilt, launchChromium, PHONE } from './helpers/web.ts';
+import { auditPhoneWidths, chooseBothAndSync, consoleErrors, ensureWebBuilt, launchChromium, PHONE } from './helpers/web.ts';
 
 describe('web page: a refused job, a refused file, a cancelled job', { timeout: 180_000 }, () => {
   let api: RunningApi;
@@ -53,14 +53,7 @@ describe('web page: a refused job, a refused file, a cancelled job', { timeout: 
     return { page, posts, errors, close: () => ctx.close() };
   }
 
-  async function chooseBothAndSync(page: Page): Promise<void> {
-    await page.goto(api.url);
-    await page.setInputFiles('#file-dance', pair.dance);
-    await page.setInputFiles('#file-bgm', pair.bgm);
-    await page.waitForSelector('.slot-dance[data-phase="done"]', { timeout: 30_000 });
-    await page.waitForSelector('.slot-bgm[data-phase="done"]', { timeout: 30_000 });
-    await page.click('#sync');
-  }
+  const chooseAndSync = (page: Page): Promise<void> => chooseBothAndSync(page, api.url, pair);
 
   for (const lang of ['en', 'zh-CN'] as const) {
     test(`TOO_MANY_JOBS (${lang}): said at once in the page's words, one POST, the files stay chosen`, async () => {
@@ -70,7 +63,7 @@ describe('web page: a refused job, a refused file, a cancelled job', { timeout: 
       assert.equal(waiting.status, 202);
       const { page, posts, errors, close } = await phone(token, lang);
       try {
-        await chooseBothAndSync(page);
+        await chooseAndSync(page);
         const words = lang === 'en' ? /^You already have as many videos waiting as one person may\. .*press Sync again/ : /^你排队中的视频已达上限。.*再按“同步”/;
         // The server asks to come back in 60 s; the old page retried silently for minutes before saying anything.
         await page.waitForFunction(() => (document.querySelector('.sync-row [role="alert"]')?.textContent ?? '') !== '', null, { timeout: 20_000 });
@@ -104,7 +97,7 @@ describe('web page: a refused job, a refused file, a cancelled job', { timeout: 
           json: { error: { code: 'RATE_LIMITED', message: 'Too many requests. Please slow down and try again shortly.', retryable: true } },
         });
       });
-      await chooseBothAndSync(page);
+      await chooseAndSync(page);
       await page.waitForURL(/#\/job\//, { timeout: 30_000 });
       assert.equal(refused, 1);
       assert.deepEqual(posts, [429, 202], 'refused once, then accepted');

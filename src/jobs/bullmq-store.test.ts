@@ -121,10 +121,11 @@ describe('BullMqJobStore (distributed only)', { skip }, () => {
       // Restart on the same directory: what was acknowledged must come back from the AOF.
       const old = server!;
       server = await restartRedisServer(old);
-      const claim = await waitFor(() => worker.claim('w', ['test.echo'], 60_000).catch(() => null));
+      // Reconnects back off (up to 2 s a step): on a loaded machine they take a while, so the bounds are wide.
+      const claim = await waitFor(() => worker.claim('w', ['test.echo'], 60_000).catch(() => null), 30_000);
       assert.equal(claim.job.id, job.id);
       await worker.complete(job.id, claim.leaseToken, { ok: 1 });
-      await waitFor(async () => got.some((e) => e.state === 'succeeded'));
+      await waitFor(async () => got.some((e) => e.state === 'succeeded'), 30_000);
       assert.deepEqual(got.map((e) => e.seq), [2, 3]);
       stop();
     } finally {

@@ -93,3 +93,13 @@ export async function auditPhoneWidths(page: Page, errors: string[], name: strin
   }
   await page.setViewportSize(size);
 }
+
+/** Opens the page, chooses both files, waits for both uploads and presses Sync. */
+export async function chooseBothAndSync(page: Page, url: string, files: { dance: string; bgm: string }): Promise<void> {
+  await page.goto(url);
+  await page.setInputFiles('#file-dance', files.dance);
+  await page.setInputFiles('#file-bgm', files.bgm);
+  await page.waitForSelector('.slot-dance[data-phase="done"]', { timeout: 30_000 });
+  await page.waitForSelector('.slot-bgm[data-phase="done"]', { timeout: 30_000 });
+  await page.click('#sync');
+}
