@@ -186,6 +186,68 @@ describe('SqliteJobStore (embedded only)', () => {
     }
   });
 
+  test('queue positions see what another connection wrote at once (they are read once per change, not per poll)', async () => {
+    const file = freshFile();
+    const reader = SqliteJobStore.open(file);
+    const writer = SqliteJobStore.open(file);
+    try {
+      const a = (await reader.submit({ type: 't', input: { n: 'a' } })).job;
+      const b = (await reader.submit({ type: 't', input: { n: 'b' } })).job;
+      assert.equal(await reader.queuePosition(b.id), 2);
+      assert.equal(await reader.queuePosition(b.id), 2);
+      const urgent = (await writer.submit({ type: 't', input: { n: 'urgent' }, priority: 9 })).job;
+      assert.equal(await reader.queuePosition(urgent.id), 1);
+      assert.equal(await reader.queuePosition(b.id), 3);
+      await writer.claim('w', ['t'], 60_000);
+      assert.equal(await reader.queuePosition(urgent.id), null);
+      assert.equal(await reader.queuePosition(a.id), 1);
+      // A local write counts too.
+      await reader.cancel(a.id);
+      assert.equal(await reader.queuePosition(a.id), null);
+      assert.equal(await reader.queuePosition(b.id), 1);
+    } finally {
+      await writer.close();
+      await reader.close();
+    }
+  });
+
+  test('an acknowledged write waits for the WAL to be synced, concurrent ones share a sync; lease renewals do not wait', async () => {
+    const file = freshFile();
+    const syncs: { path: string; release: () => void }[] = [];
+    const store = SqliteJobStore.open(file, {
+      syncFile: (path) => new Promise<void>((resolve) => syncs.push({ path, release: resolve })),
+    });
+    const settled = async (p: Promise<unknown>): Promise<boolean> =>
+      Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 30))]);
+    try {
+      const first = store.submit({ type: 't', input: { n: 1 } });
+      assert.equal(await settled(first), false, 'submit resolved before its commit was synced');
+      assert.deepEqual(syncs.map((s) => s.path), [`${file}-wal`]);
+      // Two more while the first sync runs: they need a second sync (the first may have read before them), one for both.
+      const second = store.submit({ type: 't', input: { n: 2 } });
+      const third = store.submit({ type: 't', input: { n: 3 } });
+      syncs[0].release();
+      const job = (await first).job;
+      assert.equal(await settled(second), false);
+      assert.equal(syncs.length, 2);
+      syncs[1].release();
+      await Promise.all([second, third]);
+      assert.equal(syncs.length, 2);
+
+      const claim = await store.claim('w', ['t'], 60_000);
+      assert.equal(claim?.job.id, job.id);
+      assert.equal(await settled(store.heartbeat(job.id, claim!.leaseToken, 60_000, { stage: 'analyze', percent: 10 })), true);
+      assert.equal(syncs.length, 2, 'a claim or a heartbeat waited for a sync');
+      const done = store.complete(job.id, claim!.leaseToken, { ok: true });
+      assert.equal(await settled(done), false, 'complete resolved before its commit was synced');
+      syncs[2].release();
+      assert.equal((await done).state, 'succeeded');
+    } finally {
+      for (const s of syncs) s.release();
+      await store.close();
+    }
+  });
+
   test('daily history outlives purged job rows', async () => {
     let now = Date.UTC(2025, 0, 10, 12);
     const store = SqliteJobStore.open(freshFile(), { now: () => now });
