@@ -81,7 +81,7 @@ describe('web page: a refused job, a refused file, a cancelled job', { timeout: 
     });
   }
 
-  test("the rate limiter's 429 is waited out (Retry-After) and the job is sent again", async () => {
+  test("the rate limiter's 429 is waited out (Retry-After), the header says the server is busy meanwhile, and the job is sent again", async () => {
     const token = await newToken(api.url);
     const { page, posts, close } = await phone(token, 'en');
     try {
@@ -93,12 +93,15 @@ describe('web page: a refused job, a refused file, a cancelled job', { timeout: 
         refused++;
         await route.fulfill({
           status: 429,
-          headers: { 'retry-after': '1' },
+          headers: { 'retry-after': '2' },
           json: { error: { code: 'RATE_LIMITED', message: 'Too many requests. Please slow down and try again shortly.', retryable: true } },
         });
       });
       await chooseAndSync(page);
+      // While it waits the header says why (it used to show nothing but "Starting…" for up to minutes).
+      await page.waitForFunction(() => /server is busy/.test(document.querySelector('.net')?.textContent ?? ''), null, { timeout: 10_000 });
       await page.waitForURL(/#\/job\//, { timeout: 30_000 });
+      await page.waitForFunction(() => (document.querySelector('.net')?.textContent ?? '') === '', null, { timeout: 10_000 });
       assert.equal(refused, 1);
       assert.deepEqual(posts, [429, 202], 'refused once, then accepted');
     } finally {

@@ -236,7 +236,7 @@ describe('SqliteJobStore (embedded only)', () => {
 
       const claim = await store.claim('w', ['t'], 60_000);
       assert.equal(claim?.job.id, job.id);
-      assert.equal(await settled(store.heartbeat(job.id, claim!.leaseToken, 60_000, { stage: 'analyze', percent: 10 })), true);
+      assert.equal(await settled(store.heartbeat(job.id, claim!.leaseToken, 60_000, { stage: 'analyze', percent: 10, message: 'analysing' })), true);
       assert.equal(syncs.length, 2, 'a claim or a heartbeat waited for a sync');
       const done = store.complete(job.id, claim!.leaseToken, { ok: true });
       assert.equal(await settled(done), false, 'complete resolved before its commit was synced');

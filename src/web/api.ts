@@ -98,7 +98,8 @@ export interface UploadInfo {
 export const TERMINAL: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 
 // ---- connectivity: one status the header shows ("reconnecting…") ----
-type NetState = 'online' | 'reconnecting' | 'offline';
+/** busy: the server answered "busy" (503, or the rate limiter's 429) and the page is waiting to send again. */
+type NetState = 'online' | 'reconnecting' | 'offline' | 'busy';
 let netState: NetState = navigator.onLine ? 'online' : 'offline';
 const netListeners = new Set<(s: NetState) => void>();
 export function onNetState(fn: (s: NetState) => void): void {
@@ -160,6 +161,8 @@ async function fetchRetrying(path: string, init: RequestInit, attempts = 6): Pro
       const res = await fetch(path, init);
       const wait = res.ok || attempt >= attempts - 1 ? null : retryDelayMs(res.status, res.status === 429 ? await codeOf(res) : null, res.headers.get('retry-after'), attempt);
       if (wait !== null) {
+        // Said in the header, so a long wait for a busy server is not a silent "Starting…".
+        setNetState('busy');
         await sleep(wait);
         continue;
       }

@@ -71,7 +71,7 @@ onLangChange(() => {
 });
 onNetState((s) => {
   net.dataset.state = s;
-  setText(net, s === 'online' ? '' : s === 'offline' ? t('offlineBanner') : t('reconnecting'));
+  setText(net, s === 'online' ? '' : s === 'offline' ? t('offlineBanner') : s === 'busy' ? t('serverBusy') : t('reconnecting'));
   banner.hidden = s !== 'offline';
 });
 addEventListener('hashchange', route);
