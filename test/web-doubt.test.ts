@@ -14,7 +14,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { makeApiSyncPair } from './helpers/api-media.ts';
 import { getJson, newToken, removeDataDir, sendJson, startApi, upload, waitFor } from './helpers/api.ts';
 import type { RunningApi } from './helpers/api.ts';
-import { audit as auditIn, consoleErrors, ensureWebBuilt, launchChromium } from './helpers/web.ts';
+import { audit as auditIn, consoleErrors, ensureWebBuilt, launchChromium, recordNotifications } from './helpers/web.ts';
 
 const ADMIN = 'web-doubt-admin-token-0123456789';
 const SHOTS = process.env.BEATSYNC_WEB_SHOTS ?? '/tmp/web-shots';
@@ -272,20 +272,7 @@ describe('result page: doubt, run-throughs, compact, feedback, background, acces
     const blockerFiles = { danceFileId: await upload(api, other, blockerPair.dance, 'dance'), bgmFileId: await upload(api, other, blockerPair.bgm, 'bgm') };
     const { ctx, page, errors } = await open(390, 'en-US', { permissions: ['notifications'] });
     try {
-      // BROWSER API: headless tabs are never hidden; the page is told it is, and notifications are recorded.
-      await ctx.addInitScript(() => {
-        const w = globalThis as unknown as { __hidden: boolean; __notes: string[]; Notification: typeof Notification };
-        w.__hidden = false;
-        w.__notes = [];
-        Object.defineProperty(document, 'visibilityState', { get: () => (w.__hidden ? 'hidden' : 'visible') });
-        const Real = w.Notification;
-        w.Notification = class extends Real {
-          constructor(title: string, options?: NotificationOptions) {
-            super(title, options);
-            w.__notes.push(`${title}|${options?.body ?? ''}`);
-          }
-        } as typeof Notification;
-      });
+      await ctx.addInitScript(recordNotifications);
       const blocker = await sendJson<{ jobId: string }>('POST', `${api.url}/api/jobs`, blockerFiles, other);
       const mine = await sendJson<{ jobId: string }>('POST', `${api.url}/api/jobs`, { ...files, options: { nudgeMs: 7 } }, token);
       await page.goto(`${api.url}/#/job/${mine.body.jobId}`);

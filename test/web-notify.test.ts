@@ -14,10 +14,11 @@ import { makeApiSyncPair } from './helpers/api-media.ts';
 import type { ApiSyncPair } from './helpers/api-media.ts';
 import { auth, newToken, removeDataDir, sendJson, startApi, upload } from './helpers/api.ts';
 import type { RunningApi } from './helpers/api.ts';
-import { auditPhoneWidths, chooseBothAndSync, consoleErrors, ensureWebBuilt, launchChromium, PHONE } from './helpers/web.ts';
+import type { RecordedNotes } from './helpers/web.ts';
+import { auditPhoneWidths, chooseBothAndSync, consoleErrors, ensureWebBuilt, launchChromium, PHONE, recordNotifications } from './helpers/web.ts';
 
 type Lang = 'en' | 'zh-CN';
-interface Recorded { __notes: string[]; __hidden: boolean }
+type Recorded = RecordedNotes;
 
 describe('web page: the notification button', { timeout: 400_000 }, () => {
   let api: RunningApi;
@@ -66,18 +67,8 @@ describe('web page: the notification button', { timeout: 400_000 }, () => {
     await ctx.addInitScript(([l, tok]) => {
       localStorage.setItem('beatsync.lang', l);
       if (tok) localStorage.setItem('beatsync.token', tok);
-      const w = globalThis as unknown as Recorded & { Notification: typeof Notification };
-      w.__notes = [];
-      w.__hidden = false;
-      Object.defineProperty(document, 'visibilityState', { get: () => (w.__hidden ? 'hidden' : 'visible') });
-      const Real = w.Notification;
-      w.Notification = class extends Real {
-        constructor(title: string, options?: NotificationOptions) {
-          super(title, options);
-          w.__notes.push(`${title}|${options?.body ?? ''}`);
-        }
-      } as typeof Notification;
     }, [lang, token ?? ''] as const);
+    await ctx.addInitScript(recordNotifications);
     const page = await ctx.newPage();
     return { ctx, page, errors: consoleErrors(page) };
   }

@@ -103,3 +103,24 @@ export async function chooseBothAndSync(page: Page, url: string, files: { dance:
   await page.waitForSelector('.slot-bgm[data-phase="done"]', { timeout: 30_000 });
   await page.click('#sync');
 }
+
+/** What recordNotifications leaves on the page's globalThis. */
+export interface RecordedNotes { __notes: string[]; __hidden: boolean }
+
+/**
+ * An init script (BROWSER API): headless tabs are never hidden, so the page is told it is when `__hidden` is
+ * set, and every notification it shows is recorded in `__notes` as "title|body".
+ */
+export function recordNotifications(): void {
+  const w = globalThis as unknown as RecordedNotes & { Notification: typeof Notification };
+  w.__notes = [];
+  w.__hidden = false;
+  Object.defineProperty(document, 'visibilityState', { get: () => (w.__hidden ? 'hidden' : 'visible') });
+  const Real = w.Notification;
+  w.Notification = class extends Real {
+    constructor(title: string, options?: NotificationOptions) {
+      super(title, options);
+      w.__notes.push(`${title}|${options?.body ?? ''}`);
+    }
+  } as typeof Notification;
+}
