@@ -73,16 +73,27 @@ export function authHook(options: { tokenSecret: string; adminToken: string | nu
   };
 }
 
+/** Tokens already verified by this node (a poller sends the same one every 2 s): no HMAC per request. */
+const KNOWN_TOKENS_MAX = 20_000;
+
 function identifyWith(options: { tokenSecret: string; adminToken: string | null; sessions?: SessionRegistry }) {
+  const known = new Map<string, string>();
   return async (request: FastifyRequest): Promise<void> => {
     const token = presentedToken(request);
     if (token === null) return;
-    if (options.adminToken && sameSecret(token, options.adminToken)) {
-      request.isAdmin = true;
-      request.owner = ADMIN_OWNER;
-      return;
+    let sessionId = known.get(token) ?? null;
+    if (sessionId === null) {
+      if (options.adminToken && sameSecret(token, options.adminToken)) {
+        request.isAdmin = true;
+        request.owner = ADMIN_OWNER;
+        return;
+      }
+      sessionId = verifySessionToken(options.tokenSecret, token);
+      if (sessionId !== null) {
+        if (known.size >= KNOWN_TOKENS_MAX) known.clear();
+        known.set(token, sessionId);
+      }
     }
-    const sessionId = verifySessionToken(options.tokenSecret, token);
     if (sessionId === null) throw new BeatSyncError('UNAUTHORIZED', 'invalid token');
     const state = options.sessions ? await options.sessions.use(sessionId) : 'ok';
     if (state !== 'ok') throw new BeatSyncError('UNAUTHORIZED', state === 'expired' ? 'the token has expired' : 'the token was revoked');
