@@ -551,7 +551,12 @@ export class SqliteJobStore implements JobStore {
   /** A durable write: resolves once the commit is on disk (group commit: concurrent writes share one fsync). */
   private async write<T>(fn: () => T): Promise<T> {
     const value = this.tx(fn);
-    await this.flush();
+    try {
+      await this.flush();
+    } catch (err) {
+      // The disk refused (EIO, ENOSPC on metadata): a shortage the caller may retry, not a crash.
+      throw new BeatSyncError('RESOURCE_LIMIT', 'job database could not be synced to disk', { cause: err });
+    }
     return value;
   }
 
