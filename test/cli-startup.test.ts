@@ -136,4 +136,39 @@ describe('every command\'s --help lists its options with defaults', { concurrenc
     assert.match(run.stdout, /--nudge-ms <ms> .*\(default: 0\)/);
     assert.match(run.stdout, /--variant <list> .*\(default: trimmed,full/);
   });
+
+  test('an embedded `serve` (SQLite, local files) loads neither BullMQ, ioredis nor the S3 client', { timeout: 60_000 }, async () => {
+    const record = join(work, 'modules-serve.txt');
+    const child = spawn(NODE, ['--import', RECORDER, BIN, 'serve', '--port', '0', '--data-dir', join(work, 'serve-data'), '--shutdown-grace', '1'], {
+      cwd: ROOT,
+      env: { ...process.env, RECORD_MODULES: record },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const listening = new Promise<string>((resolve, reject) => {
+      const look = (s: string) => {
+        out += s;
+        const url = /BeatSync listening on (http:\/\/\S+)/.exec(out)?.[1];
+        if (url) resolve(url);
+      };
+      child.stdout.setEncoding('utf8').on('data', look);
+      child.stderr.setEncoding('utf8').on('data', look);
+      child.once('exit', (code) => reject(new Error(`serve exited (${code}): ${out}`)));
+    });
+    const closed = new Promise((resolve) => child.once('close', resolve));
+    try {
+      const url = await listening;
+      // A request that takes a session and reads a job: the API's usual path is loaded, not just the start.
+      const session = await fetch(`${url}/api/session`, { method: 'POST' });
+      assert.equal(session.status, 201);
+      const { token } = (await session.json()) as { token: string };
+      assert.equal((await fetch(`${url}/api/jobs/nope`, { headers: { authorization: `Bearer ${token}` } })).status, 404);
+    } finally {
+      child.kill('SIGTERM');
+      await closed;
+    }
+    const modules = (await readFile(record, 'utf8')).split('\n');
+    assert.ok(modules.some((m) => m.includes('/node_modules/fastify/')), 'the recorder saw the server load');
+    assert.deepEqual(modules.filter((url) => ['bullmq', 'ioredis', '@aws-sdk'].some((name) => url.includes(`/node_modules/${name}/`))), []);
+  });
 });

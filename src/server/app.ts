@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController } from 'fastify';
@@ -203,8 +203,9 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
 
   // Counting fails open when Redis is frozen or down (rate-limit-store.ts). It gets a quarter of the request
   // deadline, so a request that then needs Redis itself still answers within about one deadline.
-  const rateLimitRedis = options.rateLimitRedis
-    ? new Redis(options.rateLimitRedis.url, {
+  // ioredis is loaded only when counters are shared: an embedded server never needs it.
+  const rateLimitRedis: Redis | null = options.rateLimitRedis
+    ? new (await import('ioredis')).Redis(options.rateLimitRedis.url, {
         maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, commandTimeout: Math.max(20, Math.floor(config.redisTimeoutMs / 4)),
       })
     : null;
