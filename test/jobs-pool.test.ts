@@ -13,7 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { JOB_NICENESS } from '../src/jobs/job-run.ts';
 import { openJobSystem } from '../src/jobs/index.ts';
 import type { JobSystem, JobSystemConfig } from '../src/jobs/index.ts';
-import type { JobRecord, JobState } from '../src/jobs/types.ts';
+import type { JobRecord, JobState, JobStore } from '../src/jobs/types.ts';
+import type { FileStoreSpec } from '../src/jobs/file-spec.ts';
+import { WorkerPool } from '../src/jobs/worker-pool.ts';
+import type { FileStore } from '../src/storage/types.ts';
 import { TEST_LIMITS, TEST_TYPES } from './helpers/job-types.ts';
 import { groupMembers, isRunning, waitFor } from './helpers/procs.ts';
 
@@ -247,4 +250,22 @@ test('kill -9 of the worker process leaves no job process or ffmpeg behind', asy
   worker.kill('SIGKILL');
   await waitFor('the job process and its ffmpeg to be gone', () => !isRunning(jobPid) && !isRunning(ffmpegPid), 5_000);
   assert.deepEqual(groupMembers(jobPid), []);
+});
+
+test('stop() ends within the grace although a claim never answers (a backend that hangs, e.g. Redis down)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'beatsync-pool-hang-'));
+  try {
+    let claims = 0;
+    // Only claim is reached: the pool never gets a job, so no other store or file call happens.
+    const store = { claim: () => (claims++, new Promise<never>(() => {})) } as unknown as JobStore;
+    const pool = new WorkerPool({ store, files: { kind: 'local', root: dir } as unknown as FileStoreSpec, fileStore: {} as FileStore, types: TEST_TYPES, concurrency: 1, tmpRoot: join(dir, 'work'), pollMs: 50 });
+    await pool.start();
+    await waitFor('the first claim', () => claims > 0 || null, 5_000);
+    const t0 = performance.now();
+    await pool.stop({ graceMs: 300 });
+    const ms = performance.now() - t0;
+    assert.ok(ms >= 250 && ms < 5_000, `stop took ${ms.toFixed(0)} ms`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

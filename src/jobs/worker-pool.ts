@@ -116,13 +116,15 @@ export class WorkerPool {
   async stop(options: { graceMs?: number } = {}): Promise<void> {
     this.stopping = true;
     clearInterval(this.pollTimer);
-    await this.filling;
-    const runs = [...this.active.values()].map((a) => a.run);
-    const allDone = Promise.all(runs.map((r) => r.finished));
     let graceTimer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'grace'>((resolve) => {
       graceTimer = setTimeout(() => resolve('grace'), options.graceMs ?? 30_000);
     });
+    // A claim the backend never answers (Redis down) must not hold the shutdown past the grace: if it is
+    // granted later, nobody runs it and its lease runs out, which takes the job back as an interruption.
+    await Promise.race([this.filling, graceOver]);
+    const runs = [...this.active.values()].map((a) => a.run);
+    const allDone = Promise.all(runs.map((r) => r.finished));
     const first = await Promise.race([allDone, graceOver]);
     clearTimeout(graceTimer);
     if (first === 'grace') {
