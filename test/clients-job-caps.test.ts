@@ -109,4 +109,27 @@ describe('job caps on the old-client route', () => {
     assert.ok(Number(viaProcess.headers['retry-after']) > 0, 'Retry-After');
     assert.ok(viaProcess.body.detail, 'the legacy `detail` the old frontend shows');
   });
+
+  test('a queued job says how long it waits: the jobs ahead at the pace known (no worker runs here, no run measured yet)', async () => {
+    const token = await newToken();
+    const danceId = await upload(api, token, dance, 'dance');
+    const ids: string[] = [];
+    for (const b of bgms.slice(3, 5)) {
+      const answer = await submitJob(danceId, await upload(api, token, b, 'bgm'), token);
+      assert.equal(answer.status, 202);
+      ids.push(answer.body.jobId as string);
+    }
+    const views = [];
+    for (const id of ids) {
+      const res = await rawRequest(`${api.url}/api/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } });
+      views.push(res.json<{ queuePosition: number; queueWaitSeconds: number | null; estimatedSeconds: number }>());
+    }
+    const [first, second] = views;
+    // Fair queueing: this token's second job waits behind every other owner's first.
+    assert.ok(second.queuePosition > first.queuePosition);
+    assert.ok(first.estimatedSeconds > 0);
+    // Nothing runs and no run finished: each job ahead counts as this job's own estimate.
+    for (const v of views) assert.equal(v.queueWaitSeconds, Math.round((v.queuePosition - 1) * v.estimatedSeconds), JSON.stringify(v));
+    assert.ok(second.queueWaitSeconds! > first.queueWaitSeconds!);
+  });
 });

@@ -65,6 +65,8 @@ export interface JobView {
   status: JobStatus;
   progress: Progress;
   queuePosition: number | null;
+  /** While queued: about how long until it starts (older servers leave it out). */
+  queueWaitSeconds?: number | null;
   estimatedSeconds: number | null;
   createdAt: string | null;
   startedAt: string | null;

@@ -101,7 +101,10 @@ export function renderJob(main: HTMLElement, jobId: string, navigate: (hash: str
     const p = job.progress.percent;
     let left: number | null = null;
     if (job.status === 'running' && p >= 5) left = (elapsed * (100 - p)) / p;
-    else if (job.estimatedSeconds !== null) left = Math.max(0, job.estimatedSeconds - elapsed);
+    else if (job.status === 'queued' && job.queueWaitSeconds != null && job.estimatedSeconds !== null) {
+      // Waiting in line: the jobs ahead first, then this one's own run.
+      left = Math.max(0, job.queueWaitSeconds - (Date.now() - waitSince) / 1000) + job.estimatedSeconds;
+    } else if (job.estimatedSeconds !== null) left = Math.max(0, job.estimatedSeconds - elapsed);
     // Coarse steps above half a minute: the estimate should not twitch every second.
     // "Almost done" only near the end; early on a short estimate still reads as a few seconds.
     const leftText = left === null ? '' : p >= 95 || (left < 3 && p >= 60) ? t('almostDone') : t('remaining', { t: formatClock(left > 30 ? Math.ceil(left / 5) * 5 : Math.max(5, left)) });
@@ -133,8 +136,12 @@ export function renderJob(main: HTMLElement, jobId: string, navigate: (hash: str
     }
   }
 
+  /** When the last queue wait estimate arrived: it counts down from there. */
+  let waitSince = Date.now();
+
   function apply(next: Partial<JobView> & { status: JobStatus; progress: Progress }): void {
     const wasWatched = watched;
+    if (next.queueWaitSeconds !== undefined) waitSince = Date.now();
     job = { ...(job as JobView), ...next };
     const status = job.status;
     if (!TERMINAL.includes(status)) watched = true;

@@ -90,12 +90,13 @@ export function expiresAt(job: JobRecord, retentionMs: number | null): string | 
   return iso(job.finishedAt + retentionMs);
 }
 
-export function jobView(job: SyncJob, extra: { lang: Lang; queuePosition: number | null; retentionMs: number | null; envelopes?: boolean }) {
+export function jobView(job: SyncJob, extra: { lang: Lang; queuePosition: number | null; queueWaitSeconds?: number | null; retentionMs: number | null; envelopes?: boolean }) {
   return {
     jobId: job.id,
     status: job.state,
     progress: { percent: job.progress.percent, stage: job.progress.stage, message: job.progress.message },
     queuePosition: extra.queuePosition,
+    queueWaitSeconds: extra.queueWaitSeconds ?? null,
     attempts: job.attempts,
     maxAttempts: job.maxAttempts,
     interruptions: job.interruptions,
@@ -233,6 +234,7 @@ export const jobSchema = {
     status: { type: 'string', enum: JOB_STATES },
     progress: progressSchema,
     queuePosition: nullable({ type: 'integer' }),
+    queueWaitSeconds: { ...nullable({ type: 'number' }), description: 'While queued: about how long until it starts (the jobs ahead at the recent pace); null otherwise' },
     attempts: { type: 'integer', description: "Runs that ended in the job's own retryable error (or running now)" },
     maxAttempts: { type: 'integer' },
     interruptions: { type: 'integer', description: 'Runs stopped through no fault of the job (server restart, lost worker, shortage); they do not use attempts' },

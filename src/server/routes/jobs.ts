@@ -24,8 +24,12 @@ export default async function jobRoutes(app: FastifyInstance, opts: JobRoutesOpt
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
   const store = (): JobStore => app.system.store;
   const retentionMs = (): number => app.config.retentionSeconds * 1000;
-  const view = async (job: SyncJob, request: FastifyRequest, envelopes = true) =>
-    jobView(job, { lang: request.lang, queuePosition: await queuePositionOf(store(), job), retentionMs: retentionMs(), envelopes });
+  const pace = queuePace(store);
+  const view = async (job: SyncJob, request: FastifyRequest, envelopes = true) => {
+    const queuePosition = await queuePositionOf(store(), job);
+    const queueWaitSeconds = queuePosition === null ? null : await pace.waitSeconds(queuePosition, job.estimatedSeconds);
+    return jobView(job, { lang: request.lang, queuePosition, queueWaitSeconds, retentionMs: retentionMs(), envelopes });
+  };
 
   const cancelAndView = async (job: SyncJob, request: FastifyRequest) => {
     await store().cancel(job.id);
@@ -237,6 +241,36 @@ export default async function jobRoutes(app: FastifyInstance, opts: JobRoutesOpt
     const after = parseEventId((Array.isArray(header) ? header[0] : header) ?? request.query.lastEventId);
     return streamEvents({ store: store(), job, after, request, reply, heartbeatMs, openStreams });
   });
+}
+
+/** How long the queue takes to move, read from the store's stats at most every few seconds (every poll asks). */
+const PACE_MS = 5_000;
+
+/**
+ * Seconds until a queued job at `position` starts: the jobs ahead and the running ones' rest, shared by the
+ * workers now busy (at least one), each taking the mean run time of the last day (or this job's estimate).
+ */
+export function estimateQueueWait(position: number, running: number, meanSeconds: number): number {
+  const slots = Math.max(1, running);
+  const ahead = position - 1 + running / 2;
+  return Math.round((ahead / slots) * meanSeconds);
+}
+
+function queuePace(store: () => JobStore) {
+  let read: { at: number; running: number; meanSeconds: number | null } | null = null;
+  let reading: Promise<void> | null = null;
+  return {
+    async waitSeconds(position: number, estimatedSeconds: number | null): Promise<number | null> {
+      if (!read || Date.now() - read.at > PACE_MS) {
+        reading ??= store().stats().then((s) => {
+          read = { at: Date.now(), running: s.byState.running, meanSeconds: s.meanDurationSeconds };
+        }).finally(() => (reading = null));
+        await reading;
+      }
+      const mean = read!.meanSeconds ?? estimatedSeconds;
+      return mean === null ? null : estimateQueueWait(position, read!.running, mean);
+    },
+  };
 }
 
 async function queuePositionOf(store: JobStore, job: SyncJob): Promise<number | null> {
