@@ -40,23 +40,6 @@ test('the decoded sine has the right frequency and level', async () => {
   assert.ok(peak > 0.1 && peak <= 1, `peak ${peak}`);
 });
 
-test('a shorter resampler filter: same length and timing, slightly different band edge; bad sizes refused', async () => {
-  const src = await makeAudio('dec-fs.wav', { format: 'wav', source: 'noise', seconds: 2, sampleRate: 44100, channels: 2 });
-  const full = await decodeAudio(src, { sampleRate: 16000 });
-  const short = await decodeAudio(src, { sampleRate: 16000, resamplerFilterSize: 16 });
-  assert.equal(short.length, full.length);
-  let diff = 0;
-  let energy = 0;
-  for (let i = 0; i < full.length; i++) {
-    diff += (full[i] - short[i]) ** 2;
-    energy += full[i] ** 2;
-  }
-  // A different filter (not the same output), yet the same sound to within the band edge (< -20 dB).
-  assert.ok(diff > 0 && diff < energy / 100, `difference ${(10 * Math.log10(diff / energy)).toFixed(1)} dB`);
-  assert.equal(bestLag(full, short, 4000, 16000, 8), 0);
-  await assert.rejects(decodeAudio(src, { sampleRate: 16000, resamplerFilterSize: 1 }), { code: 'BAD_REQUEST' });
-});
-
 test('start and duration cut sample-accurately', async () => {
   const src = await makeAudio('dec-noise.wav', { format: 'wav', source: 'noise', seconds: 3, sampleRate: 48000, channels: 1 });
   const whole = await decodeAudio(src, { sampleRate: 48000 });

@@ -16,11 +16,6 @@ export interface DecodeOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
   threads?: number;
-  /**
-   * Taps per zero crossing of the resampler's low-pass (ffmpeg's swresample `filter_size`, default 32).
-   * Smaller is cheaper and lets a little more of the band edge through.
-   */
-  resamplerFilterSize?: number;
 }
 
 /**
@@ -35,16 +30,11 @@ export async function decodeAudio(path: string, options: DecodeOptions): Promise
   }
   if (!(Number.isInteger(channels) && channels >= 1 && channels <= 8)) throw new BeatSyncError('BAD_REQUEST', `invalid channel count ${channels}`);
 
-  const filterSize = options.resamplerFilterSize;
-  if (filterSize !== undefined && !(Number.isInteger(filterSize) && filterSize >= 2 && filterSize <= 256)) {
-    throw new BeatSyncError('BAD_REQUEST', `invalid resampler filter size ${filterSize}`);
-  }
   const map = options.streamIndex === undefined ? '0:a:0' : `0:${options.streamIndex}`;
   const args = [
     ...inputArgs(path, { startSeconds: options.startSeconds, durationSeconds: options.durationSeconds }),
     '-map', map, '-vn', '-sn', '-dn',
     '-ac', String(channels), '-ar', String(sampleRate),
-    ...(filterSize === undefined ? [] : ['-filter_size', String(filterSize)]),
     // Without -flush_packets 0 ffmpeg writes every decoded frame to the pipe by itself (~1.5 kB at 16 kHz), and
     // each small write wakes this process: ~13 000 reads for 5 minutes. Buffered, the writes are 32 kB.
     '-c:a', 'pcm_f32le', '-flush_packets', '0', '-f', 'f32le', 'pipe:1',

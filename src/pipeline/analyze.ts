@@ -12,12 +12,6 @@ import type { Analysis, AnalyzeOptions } from './types.ts';
 const MIN_AUDIO_SECONDS = 1;
 /** A mono downmix quieter than this (RMS, about −80 dBFS) is silence. */
 const SILENT_RMS = 1e-4;
-/**
- * The resampler's low-pass for the analysis decode: 16 taps per zero crossing instead of ffmpeg's 32 halve
- * the resampling (~0.1 s of ffmpeg CPU for a 5-minute pair). On the 51-case corpus every place moves by at most
- * 2 µs and the errors against the truth are unchanged (BENCHMARKS.md, "Alignment speed").
- */
-const RESAMPLER_FILTER_SIZE = 16;
 
 export async function analyzeFiles(dancePath: string, bgmPath: string, options: AnalyzeOptions = {}): Promise<Analysis> {
   const { signal } = options;
@@ -35,9 +29,7 @@ export async function analyzeFiles(dancePath: string, bgmPath: string, options: 
     report('decode', 0, 'Decoding the sound');
     start = performance.now();
     const decode = (path: string, audio: { index: number; channels: number }, seconds: number) =>
-      decodeListenable(path, audio, (channels) => ({
-        sampleRate: ANALYSIS_SAMPLE_RATE, channels, streamIndex: audio.index, expectedSeconds: seconds, signal, threads: options.threads, resamplerFilterSize: RESAMPLER_FILTER_SIZE,
-      }));
+      decodeListenable(path, audio, (channels) => ({ sampleRate: ANALYSIS_SAMPLE_RATE, channels, streamIndex: audio.index, expectedSeconds: seconds, signal, threads: options.threads }));
     const [danceSamples, bgmSamples] = await Promise.all([
       decode(dancePath, danceInput.audio, dance.durationSeconds),
       decode(bgmPath, bgmInput.audio, bgm.durationSeconds),
