@@ -46,23 +46,26 @@ export async function coarseCandidates(
   const bgmSpectra = bgms.map((b) => b.bands.map((band) => spectrumOf(band, size, fft)));
   const danceSpectra = dance.bands.map(() => new Float32Array(size));
 
-  const warped = new Float32Array(size);
-  const sum = new Float32Array(size);
-  const corr = new Float32Array(size);
   const z = new Float32Array(size);
   const found: CoarseCandidate[][] = bgms.map(() => []);
   for (const speed of speeds) {
     const nw = Math.floor((nd - 1) * speed) + 1;
+    // In place in the FFT's own buffers (RealFft.input); no plan is made inside this loop.
     for (let b = 0; b < bands; b++) {
+      const warped = fft.input();
       warpInto(dance.bands[b], speed, nw, warped);
-      fft.forward(warped.subarray(0, nw), danceSpectra[b]);
+      warped.fill(0, nw);
+      fft.transform('forward');
+      danceSpectra[b].set(fft.output());
     }
     const minOverlap = Math.min(nw, nb, MIN_OVERLAP_FRAMES);
     const lo = -(nw - 1);
     bgmSpectra.forEach((spectra, k) => {
+      const sum = fft.input();
       sum.fill(0);
       for (let b = 0; b < bands; b++) accumulateCrossSpectrum(danceSpectra[b], spectra[b], sum);
-      fft.inverse(sum, corr);
+      fft.transform('inverse');
+      const corr = fft.output();
       // z(o) = r(o) / sqrt(bands × overlap(o)): comparable across lags with different overlaps.
       for (let o = lo; o < nb; o++) {
         const overlap = Math.max(minOverlap, Math.min(nb, o + nw) - Math.max(0, o));

@@ -35,12 +35,13 @@ export async function onsetEnvelopes(signal: Float32Array, sampleRate: number): 
 
   const energy: Float32Array[] = [];
   for (let b = 0; b < ENVELOPE_BANDS; b++) energy.push(new Float32Array(frames));
-  const frame = new Float32Array(frameLen);
-  const spec = new Float32Array(frameLen);
+  // In place in the FFT's own buffers (no plan is made inside the loop, so the views stay valid).
+  const frame = fft.input();
+  const spec = fft.output();
   for (let t = 0; t < frames; t++) {
     const start = t * hop;
     for (let i = 0; i < frameLen; i++) frame[i] = signal[start + i] * window[i];
-    fft.forward(frame, spec);
+    fft.transform('forward');
     for (let b = 0; b < ENVELOPE_BANDS; b++) {
       let acc = 0;
       for (let k = first[b]; k < first[b + 1]; k++) acc += spec[2 * k] * spec[2 * k] + spec[2 * k + 1] * spec[2 * k + 1];

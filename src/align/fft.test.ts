@@ -40,3 +40,29 @@ test('plans are cached per size and bad sizes are refused', async () => {
   assert.equal(fftSizeFor(1), 32);
   assert.equal(fftSizeFor(1025), 2048);
 });
+
+test('in place: the same numbers as forward/inverse, the input left as it was, views valid after a new plan', async () => {
+  const fft = await getFft(2048);
+  const x = Float32Array.from({ length: 2048 }, (_, i) => Math.sin(i * 0.37) + ((i * 7919) % 13) / 13 - 0.5);
+  const copied = new Float32Array(2048);
+  fft.forward(x, copied);
+  fft.input().set(x);
+  fft.transform('forward');
+  assert.deepEqual(fft.output(), copied);
+  // GCC-PHAT reads the cross-spectrum (the inverse's input) after the inverse: PFFFT must not touch it.
+  const spectrum = fft.output().slice();
+  fft.input().set(spectrum);
+  fft.transform('inverse');
+  assert.deepEqual(fft.input(), spectrum);
+  const back = new Float32Array(2048);
+  fft.inverse(spectrum, back);
+  assert.deepEqual(fft.output(), back);
+  // A new plan allocates WASM memory; this one (3 × 8 MB) grows it, which detaches the old views: the views
+  // taken afterwards are live.
+  const before = fft.input();
+  await getFft(1 << 21);
+  assert.equal(before.length, 0, 'the memory grew (the old view is detached)');
+  fft.input().set(x);
+  fft.transform('forward');
+  assert.deepEqual(fft.output(), copied);
+});

@@ -18,6 +18,15 @@ export interface RealFft {
   /** Transforms `input` (zero-padded when shorter than size) into `output` (length ≥ size). */
   forward(input: Float32Array, output: Float32Array): void;
   inverse(input: Float32Array, output: Float32Array): void;
+  /**
+   * The transform's own input and output buffers (`size` floats each, inside WASM memory), to fill and
+   * read in place instead of copying through `forward`/`inverse`. `transform` reads input and writes
+   * output; the input is left as it was. Every plan of one size shares these buffers, and a new plan may
+   * move them: take the views again after anything that may create a plan or run another transform.
+   */
+  input(): Float32Array;
+  output(): Float32Array;
+  transform(direction: 'forward' | 'inverse'): void;
 }
 
 /** Smallest size ≥ n that PFFFT accepts for real transforms (a power of two, at least 32). */
@@ -48,6 +57,12 @@ function makePlan(mod: PffftModule, size: number): RealFft {
   const inPtr = mod._pffft_aligned_malloc(bytes);
   const outPtr = mod._pffft_aligned_malloc(bytes);
   const workPtr = mod._pffft_aligned_malloc(bytes);
+  let views: { heap: Float32Array; input: Float32Array; output: Float32Array } | null = null;
+  const current = () => {
+    const heap = mod.HEAPF32;
+    if (views?.heap !== heap) views = { heap, input: heap.subarray(inPtr >> 2, (inPtr >> 2) + size), output: heap.subarray(outPtr >> 2, (outPtr >> 2) + size) };
+    return views;
+  };
   const run = (input: Float32Array, output: Float32Array, direction: number): void => {
     // The heap view is re-read each call: it is replaced whenever WASM memory grows.
     const heap = mod.HEAPF32;
@@ -62,5 +77,8 @@ function makePlan(mod: PffftModule, size: number): RealFft {
     size,
     forward: (input, output) => run(input, output, FORWARD),
     inverse: (input, output) => run(input, output, BACKWARD),
+    input: () => current().input,
+    output: () => current().output,
+    transform: (direction) => mod._pffft_transform_ordered(setup, inPtr, outPtr, workPtr, direction === 'forward' ? FORWARD : BACKWARD),
   };
 }

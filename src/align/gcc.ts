@@ -76,11 +76,11 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
   }
   const minBin = Math.max(1, Math.floor((80 * fftSize) / sampleRate));
 
-  const dBuf = new Float32Array(fftSize);
-  const bBuf = new Float32Array(fftSize);
-  const dSpec = new Float32Array(fftSize);
-  const bSpec = new Float32Array(fftSize);
-  const corr = new Float32Array(fftSize);
+  // The transforms read and write the FFT's own buffers in place (see RealFft.input): after `correlate`,
+  // `cross` (the FFT's input) holds the phase-transformed cross-spectrum and `corr` (its output) the
+  // correlation, until the next transform of this size.
+  let cross = fft.input();
+  let corr = fft.output();
   const cache = new Map<number, Float32Array>();
   let cachedDance: Float32Array | null = null;
   /** Tapered, mean-free dance window at dStart, transformed (cached). Null when silent. */
@@ -92,6 +92,7 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
     const hit = cache.get(dStart);
     if (hit) return hit.length ? hit : null;
     // No mean removal: the Hann taper confines a DC offset to the lowest bins, which are dropped.
+    const dBuf = fft.input();
     let dEnergy = 0;
     for (let i = 0; i < window; i++) {
       const v = dance[dStart + i] * hann[i];
@@ -103,8 +104,9 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
       cache.set(dStart, new Float32Array(0));
       return null;
     }
-    const spec = new Float32Array(fftSize);
-    fft.forward(dBuf.subarray(0, window), spec);
+    dBuf.fill(0, window);
+    fft.transform('forward');
+    const spec = fft.output().slice();
     cache.set(dStart, spec);
     return spec;
   };
@@ -118,8 +120,12 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
     const lo = Math.max(0, Math.ceil(-bStart / speed));
     const hi = Math.min(segment, Math.floor((bgm.length - 1 - bStart) / speed) + 1);
     if (hi - lo < window / 2) return NaN;
+    // The dance window's spectrum first: on a cache miss it is transformed in the same buffers.
+    const d = danceSpectrum(dance, dStart);
+    if (!d) return NaN;
+    const bBuf = fft.input();
     bBuf.fill(0, 0, lo);
-    bBuf.fill(0, hi, segment);
+    bBuf.fill(0, hi, fftSize);
     if (speed === 1) {
       bBuf.set(bgm.subarray(bStart + lo, bStart + hi), lo);
     } else {
@@ -142,12 +148,11 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
       bBuf[i] *= taper[i];
       bBuf[segment - 1 - i] *= taper[segment - 1 - i];
     }
-    const d = danceSpectrum(dance, dStart);
-    if (!d) return NaN;
-    dSpec.set(d);
-    fft.forward(bBuf.subarray(0, segment), bSpec);
-    phatCrossSpectrum(dSpec, bSpec, minBin);
-    fft.inverse(dSpec, corr);
+    fft.transform('forward');
+    cross = fft.input();
+    phatCrossSpectrum(d, fft.output(), cross, minBin);
+    fft.transform('inverse');
+    corr = fft.output();
     return bStart;
   };
 
@@ -170,7 +175,7 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
       const bStart = correlate(dance, bgm, center, predicted, speed);
       if (Number.isNaN(bStart)) return null;
       if (stack) {
-        stack.spectra.push(normalised(dSpec));
+        stack.spectra.push(normalised(cross));
         stack.shifts.push((predicted - (window / 2 + search) * speed - bStart) / speed);
       }
       let best = 1;
@@ -197,9 +202,10 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
     stacked(stack, extra) {
       const sum = new Float64Array(fftSize);
       stack.spectra.forEach((spectrum, i) => addShifted(sum, spectrum, stack.shifts[i] + (extra?.[i] ?? 0)));
-      const spec = new Float32Array(fftSize);
+      const spec = fft.input();
       for (let i = 0; i < fftSize; i++) spec[i] = sum[i];
-      fft.inverse(spec, corr);
+      fft.transform('inverse');
+      corr = fft.output();
       // Each window's spectrum has unit energy, so with random phases every lag of its (unscaled)
       // inverse has variance 2: an absolute noise scale, unlike the curve's own background, which
       // holds the room's reverb tail and the music's self-similarity.
@@ -257,20 +263,18 @@ function topLocalMaxima(x: Float32Array, last: number, count: number): number[] 
 }
 
 /**
- * In place: a = conj(a) × b / |conj(a) × b| (phase transform), with the lowest bins dropped.
+ * out = conj(a) × b / |conj(a) × b| (phase transform), with the lowest bins dropped.
  * (PHAT-β with β = 0.75 was tried: it helps against diffuse reverb but lets loud talk dominate.)
  */
-function phatCrossSpectrum(a: Float32Array, b: Float32Array, minBin: number): void {
-  a[0] = 0;
-  a[1] = 0;
-  for (let i = 2; i < 2 * minBin; i++) a[i] = 0;
+function phatCrossSpectrum(a: Float32Array, b: Float32Array, out: Float32Array, minBin: number): void {
+  out.fill(0, 0, 2 * minBin);
   for (let i = 2 * minBin; i < a.length; i += 2) {
     const ar = a[i], ai = a[i + 1], br = b[i], bi = b[i + 1];
     const re = ar * br + ai * bi;
     const im = ar * bi - ai * br;
     const inv = 1 / (Math.sqrt(re * re + im * im) + 1e-20);
-    a[i] = re * inv;
-    a[i + 1] = im * inv;
+    out[i] = re * inv;
+    out[i + 1] = im * inv;
   }
 }
 
