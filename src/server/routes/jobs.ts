@@ -376,18 +376,21 @@ async function streamEvents(ctx: StreamContext): Promise<FastifyReply> {
   };
 
   // Within one batch a terminal event ends the stream only when nothing follows it (a retried job goes on).
+  // A batch (a reconnect's replayed history) goes out as one write: one syscall, not one per event.
   const deliver = async (events: JobEvent[]) => {
     const fresh = events.filter((e) => e.seq > lastSeq).sort((a, b) => a.seq - b.seq);
+    let batch = '';
+    let final = false;
     for (let i = 0; i < fresh.length && !closed; i++) {
       const event = fresh[i];
       if (event.seq <= lastSeq) continue;
-      const final = isTerminal(event.state) && i === fresh.length - 1;
-      const message = await formatEvent(store, job.id, event, final, request.lang);
-      if (closed) return;
+      final = isTerminal(event.state) && i === fresh.length - 1;
+      batch += await formatEvent(store, job.id, event, final, request.lang);
       lastSeq = event.seq;
-      out.write(message);
-      if (final) end();
     }
+    if (closed) return;
+    if (batch) out.write(batch);
+    if (final) end();
   };
   const enqueue = (events: JobEvent[]) => {
     chain = chain.then(() => deliver(events)).catch((err) => {
