@@ -95,6 +95,8 @@ export async function prepareSmartCut(req: SmartCutRequest): Promise<SmartCut> {
     '-vf', `select='gte(pts\\,${first})*lt(pts\\,${plan.headEnd})',setpts=PTS-STARTPTS`,
     '-fps_mode', 'passthrough', '-enc_time_base', '-1',
     ...matched.args,
+    // Stop at the last planned frame: without it ffmpeg decodes (and the select drops) the file to its end.
+    '-frames:v', String(plan.headPts.length),
     ...(delay > 0 ? ['-bsf:v', `setts=dts=DTS-${delay}`] : []),
     '-tag:v', codecTag, '-video_track_timescale', String(hz), '-f', 'mp4', '-y', headPath,
   ], { signal: req.signal, threads: req.threads, timeoutMs: 120_000 + plan.headPts.length * 1000 });
