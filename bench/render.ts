@@ -31,6 +31,13 @@ const { values } = parseArgs({
     /** Only the 10-minute 4K input (its memory). */
     'only-4k10': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    /**
+     * Also time two floors for writing both files (trimmed = the baseline's output, full = all of the picture
+     * with the song) by stream copy: `floor-one-run` (one ffmpeg reads each input once and writes both; ffmpeg
+     * encodes the AAC once per output) and `floor-encode-once` (the song encoded once, then one ffmpeg copies
+     * it and the picture into both).
+     */
+    floor: { type: 'boolean', default: false },
     music: { type: 'string', default: resolve(root, '..', 'shared', 'music') },
     // Internal: run one syncFiles in this process and print its timing as JSON (the parent watches memory).
     'child-sync': { type: 'string', multiple: true },
@@ -111,11 +118,17 @@ async function input4k10(): Promise<Input> {
   }
 }
 
-type Kind = 'baseline' | 'trimmed' | 'both' | 'trimmed-before' | 'both-before';
+type Floor = 'floor-one-run' | 'floor-encode-once';
+type Kind = 'baseline' | 'trimmed' | 'both' | 'trimmed-before' | 'both-before' | Floor;
 const beforeRoot = values.before ? resolve(values.before) : null;
-const KINDS: readonly Kind[] = beforeRoot ? ['baseline', 'trimmed', 'both', 'trimmed-before', 'both-before'] : ['baseline', 'trimmed', 'both'];
+const KINDS: readonly Kind[] = [
+  'baseline', 'trimmed', 'both',
+  ...(beforeRoot ? (['trimmed-before', 'both-before'] as const) : []),
+  ...(values.floor ? (['floor-one-run', 'floor-encode-once'] as const) : []),
+];
+const isSync = (k: Kind): k is keyof typeof VARIANTS_OF => k in VARIANTS_OF;
 /** What each sync kind asks for. */
-const VARIANTS_OF: Record<Exclude<Kind, 'baseline'>, string> = { trimmed: 'trimmed', both: 'trimmed,full', 'trimmed-before': 'trimmed', 'both-before': 'trimmed,full' };
+const VARIANTS_OF: Record<'trimmed' | 'both' | 'trimmed-before' | 'both-before', string> = { trimmed: 'trimmed', both: 'trimmed,full', 'trimmed-before': 'trimmed', 'both-before': 'trimmed,full' };
 
 interface Measured {
   ms: number;
@@ -160,6 +173,21 @@ function runBaseline(input: Input, offset: number, out: string): Promise<Measure
   ]);
 }
 
+/** Both files by stream copy (see --floor); `out` is a prefix. */
+async function runFloor(kind: Floor, input: Input, offset: number, out: string): Promise<Measured> {
+  const head = ['-hide_banner', '-nostdin', '-v', 'error', '-y'];
+  const song = ['-ss', Math.max(0, offset).toFixed(6), '-i', input.bgm];
+  const trimmed = ['-map', '0:v', '-map', '1:a', '-shortest'];
+  const full = ['-map', '0:v', '-map', '1:a'];
+  if (kind === 'floor-one-run') {
+    const aac = ['-c:v', 'copy', '-c:a', 'aac', '-b:a', '256k'];
+    return measure('ffmpeg', [...head, '-i', input.dance, ...song, ...trimmed, ...aac, `${out}-trimmed.mp4`, ...full, ...aac, `${out}-full.mp4`]);
+  }
+  const encode = await measure('ffmpeg', [...head, ...song, '-map', '0:a', '-c:a', 'aac', '-b:a', '256k', `${out}-song.m4a`]);
+  const copy = await measure('ffmpeg', [...head, '-i', input.dance, '-i', `${out}-song.m4a`, ...trimmed, '-c', 'copy', `${out}-trimmed.mp4`, ...full, '-c', 'copy', `${out}-full.mp4`]);
+  return { ms: encode.ms + copy.ms, cpuMs: encode.cpuMs + copy.cpuMs, peakMb: Math.max(encode.peakMb, copy.peakMb), peakByNameMb: copy.peakByNameMb };
+}
+
 async function runSync(input: Input, outDir: string, variants: string, profile = false, codeRoot = root): Promise<Measured> {
   const args = [join(codeRoot, 'bench', 'render.ts'), '--child-sync', input.dance, '--child-sync', input.bgm, '--child-sync', outDir, '--child-sync', variants];
   const r = await measure(process.execPath, args, profile);
@@ -183,14 +211,16 @@ async function bench(input: Input, repeats: number, profile: boolean): Promise<R
     const warm = await runSync(input, join(work, 'warm'), 'trimmed');
     await rm(join(work, 'warm'), { recursive: true, force: true });
     const offset = warm.offset as number;
-    const runs: Record<Kind, Measured[]> = { baseline: [], trimmed: [], both: [], 'trimmed-before': [], 'both-before': [] };
+    const runs = Object.fromEntries(KINDS.map((k) => [k, [] as Measured[]])) as Record<Kind, Measured[]>;
     const once = async (what: Kind, i: number, withProfile = false): Promise<Measured> => {
       const out = join(work, `${what}-${i}`);
       const m = what === 'baseline'
         ? await runBaseline(input, offset, `${out}.mp4`)
-        : await runSync(input, out, VARIANTS_OF[what], withProfile, what.endsWith('-before') ? beforeRoot! : root);
+        : isSync(what)
+          ? await runSync(input, out, VARIANTS_OF[what], withProfile, what.endsWith('-before') ? beforeRoot! : root)
+          : await runFloor(what, input, offset, out);
       await rm(out, { recursive: true, force: true });
-      await rm(`${out}.mp4`, { force: true });
+      for (const suffix of ['.mp4', '-trimmed.mp4', '-full.mp4', '-song.m4a']) await rm(`${out}${suffix}`, { force: true });
       return m;
     };
     for (let i = 0; i < repeats; i++) {
@@ -227,6 +257,13 @@ async function bench(input: Input, repeats: number, profile: boolean): Promise<R
         bothBeforeRatio: med('both-before', (m) => m.ms) / med('baseline', (m) => m.ms),
         trimmedBeforeRoundRatioMedian: median(roundRatios('trimmed-before')),
         bothBeforeRoundRatioMedian: median(roundRatios('both-before')),
+      } : {}),
+      ...(values.floor ? {
+        floorOneRunRatio: med('floor-one-run', (m) => m.ms) / med('baseline', (m) => m.ms),
+        floorEncodeOnceRatio: med('floor-encode-once', (m) => m.ms) / med('baseline', (m) => m.ms),
+        bothOverFloorEncodeOnce: med('both', (m) => m.ms) / med('floor-encode-once', (m) => m.ms),
+        floorOneRunRoundRatioMedian: median(roundRatios('floor-one-run')),
+        floorEncodeOnceRoundRatioMedian: median(roundRatios('floor-encode-once')),
       } : {}),
       peakMb: Object.fromEntries(KINDS.map((k) => [k, Math.round(Math.max(...runs[k].map((m) => m.peakMb)))])),
       peakByNameMb: [...runs.trimmed, ...runs.both].map((r) => r.peakByNameMb),
@@ -272,6 +309,11 @@ for (const r of results as unknown as Row[]) {
     console.log(`| ${r.input}, before (${String(r.before)}) | ${seconds(m.baseline)} | ${seconds(m['trimmed-before'])} | ${fmt(r.trimmedBeforeRatio, 2)}× (rounds ${fmt(r.trimmedBeforeRoundRatioMedian, 2)}×) | ${seconds(m['both-before'])} | ${fmt(r.bothBeforeRatio, 2)}× (rounds ${fmt(r.bothBeforeRoundRatioMedian, 2)}×) | ${seconds(c.baseline)} / ${seconds(c['trimmed-before'])} / ${seconds(c['both-before'])} | ${r.peakMb.baseline} / ${r.peakMb['trimmed-before']} / ${r.peakMb['both-before']} |`);
   }
   console.log(`| ${r.input} | ${seconds(m.baseline)} | ${seconds(m.trimmed)} | ${fmt(r.trimmedRatio, 2)}× (rounds ${fmt(r.trimmedRoundRatioMedian, 2)}×) | ${seconds(m.both)} | ${fmt(r.bothRatio, 2)}× (rounds ${fmt(r.bothRoundRatioMedian, 2)}×) | ${seconds(c.baseline)} / ${seconds(c.trimmed)} / ${seconds(c.both)} | ${r.peakMb.baseline} / ${r.peakMb.trimmed} / ${r.peakMb.both} |`);
+}
+for (const r of results as unknown as (Row & { floorOneRunRatio?: number; floorEncodeOnceRatio?: number; bothOverFloorEncodeOnce?: number })[]) {
+  if (r.floorOneRunRatio === undefined) continue;
+  const m = r.medianMs as Record<Kind, number>;
+  console.log(`\n${r.input}: both files by stream copy, one ffmpeg run ${seconds(m['floor-one-run'])} s (${fmt(r.floorOneRunRatio, 2)}× the baseline); song encoded once + one copy run ${seconds(m['floor-encode-once'])} s (${fmt(r.floorEncodeOnceRatio, 2)}×); sync both / that floor ${fmt(r.bothOverFloorEncodeOnce!, 2)}×`);
 }
 console.log(`\nLoad average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${machine().nproc} cores.`);
 console.log('\nGoals: trimmed ≤ 1.3× and both ≤ 1.6× the baseline; peak memory ≤ 300 MB (10-minute 4K). Memory = summed VmRSS of the process tree (node + ffmpeg children), polled every 25 ms.');

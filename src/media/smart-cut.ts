@@ -9,7 +9,7 @@ import { BeatSyncError } from '../errors.ts';
 import { ALLOWED_DEMUXERS, fileUrl, inputArgs } from './input.ts';
 import type { VideoPacket } from './packets.ts';
 import { runFfmpeg, runFfprobe } from './run.ts';
-import { headEncoderArgs } from './smart-cut-match.ts';
+import { headEncoderArgs, leanHead } from './smart-cut-match.ts';
 import type { SourceStream } from './smart-cut-match.ts';
 import { parseTimeBase, planHead } from './smart-cut-plan.ts';
 import type { TickPacket } from './smart-cut-plan.ts';
@@ -89,12 +89,18 @@ export async function prepareSmartCut(req: SmartCutRequest): Promise<SmartCut> {
   // The head has no B-frames, so its dts = pts; shifting them by the copy's decode delay keeps the
   // joined stream's dts rising at the seam.
   const delay = tail ? tail.pts - tail.dts : 0;
+  // Large frames: one decoding thread (each frame thread holds its own frames), the encoder's own count.
+  const lean = leanHead(stream) && encoder === 'libx264';
+  const threads = req.threads !== undefined && req.threads > 0 ? String(Math.floor(req.threads)) : '0';
   await runFfmpeg([
-    '-noautorotate', '-copyts', '-seek_timestamp', '1', '-ss', seconds(plan.decodeFrom.pts).toFixed(6), ...inputArgs(req.path),
+    '-noautorotate', '-copyts', '-seek_timestamp', '1', ...(lean ? ['-threads', '1'] : []), '-ss', seconds(plan.decodeFrom.pts).toFixed(6), ...inputArgs(req.path),
     '-map', `0:${req.streamIndex}`, '-an', '-sn', '-dn',
     '-vf', `select='gte(pts\\,${first})*lt(pts\\,${plan.headEnd})',setpts=PTS-STARTPTS`,
     '-fps_mode', 'passthrough', '-enc_time_base', '-1',
     ...matched.args,
+    // Stop at the last planned frame: without it ffmpeg decodes (and the select drops) the file to its end.
+    '-frames:v', String(plan.headPts.length),
+    ...(lean ? ['-threads', threads, '-filter_threads', threads === '0' ? '1' : threads] : []),
     ...(delay > 0 ? ['-bsf:v', `setts=dts=DTS-${delay}`] : []),
     '-tag:v', codecTag, '-video_track_timescale', String(hz), '-f', 'mp4', '-y', headPath,
   ], { signal: req.signal, threads: req.threads, timeoutMs: 120_000 + plan.headPts.length * 1000 });
@@ -163,7 +169,7 @@ function quoted(value: string): string {
 async function listTicks(req: SmartCutRequest, listedTo: number): Promise<Listing> {
   const { stdout } = await runFfprobe([
     '-select_streams', String(req.streamIndex),
-    '-show_entries', 'stream=codec_name,profile,level,pix_fmt,color_range,color_space,color_transfer,color_primaries,field_order,time_base:packet=pts,dts,duration,flags',
+    '-show_entries', 'stream=codec_name,width,height,profile,level,pix_fmt,color_range,color_space,color_transfer,color_primaries,field_order,time_base:packet=pts,dts,duration,flags',
     '-read_intervals', `${Math.max(0, req.startMedia).toFixed(6)}%${listedTo.toFixed(6)}`,
     '-of', 'json', ...inputArgs(req.path),
   ], { signal: req.signal, timeoutMs: 60_000, maxOutputBytes: 32 * 1024 * 1024 });

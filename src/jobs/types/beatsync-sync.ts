@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { BeatSyncError } from '../../errors.ts';
 import { analyzeFiles, buildReport, ENGINE_VERSION, renderWithDetails } from '../../pipeline/index.ts';
 import { estimateCompactSeconds } from '../../pipeline/compact.ts';
+import { earlyPacketListing } from '../../pipeline/render-listing.ts';
+import type { EarlyListing } from '../../pipeline/render-listing.ts';
 import type { Analysis, ClipSegment, CompactLongSide, RequestedVariant, SyncReport, VariantName } from '../../pipeline/types.ts';
 import { outputKey, uploadDataKey } from '../../storage/types.ts';
 import type { UploadMeta } from '../../storage/types.ts';
@@ -135,18 +137,30 @@ function estimateSyncSeconds(input: SyncJobInput, uploads: UploadMap): number {
 }
 
 async function runSync(ctx: JobContext<SyncJobInput>): Promise<SyncJobResult> {
-  const { input, signal, threads } = ctx;
+  const { input, signal } = ctx;
   const dancePath = await ctx.files.localPath(uploadDataKey(input.danceFileId));
   const bgmPath = await ctx.files.localPath(uploadDataKey(input.bgmFileId));
-  const onProgress = (p: { percent: number; stage: string; message: string }) => ctx.progress(p);
 
+  // Like syncFiles: the video's packets are listed beside the alignment, so the cut plans start no ffprobe.
+  const listing = earlyPacketListing(dancePath, signal);
+  try {
+    return await analyzeAndRender(ctx, dancePath, bgmPath, listing);
+  } finally {
+    // Never left running (e.g. the song was not found): stopped and waited for.
+    await listing.stop();
+  }
+}
+
+async function analyzeAndRender(ctx: JobContext<SyncJobInput>, dancePath: string, bgmPath: string, listing: EarlyListing): Promise<SyncJobResult> {
+  const { input, signal, threads } = ctx;
+  const onProgress = (p: { percent: number; stage: string; message: string }) => ctx.progress(p);
   const saved = ctx.checkpoints.analysis as AnalysisCheckpoint | undefined;
   let analysis: Analysis;
   if (saved && saved.engineVersion === ENGINE_VERSION) {
     analysis = saved.analysis;
     ctx.progress({ percent: 50, stage: 'analyze', message: 'alignment kept from an earlier attempt' });
   } else {
-    analysis = await analyzeFiles(dancePath, bgmPath, { signal, onProgress, threads });
+    analysis = await analyzeFiles(dancePath, bgmPath, { signal, onProgress, threads, beforeAlign: (dance) => listing.beforeAlign(dance) });
     await ctx.saveCheckpoint('analysis', { engineVersion: ENGINE_VERSION, analysis } satisfies AnalysisCheckpoint);
   }
 
@@ -155,7 +169,7 @@ async function runSync(ctx: JobContext<SyncJobInput>): Promise<SyncJobResult> {
   const nudgeMs = input.options.nudgeMs ?? 0;
   const { variants: asked, compactLongSide } = input.options;
   const rendered = await renderWithDetails(dancePath, bgmPath, analysis, outDir, {
-    signal, onProgress, threads, variants: asked, nudgeMs, compactLongSide, workDir: ctx.tmpDir,
+    signal, onProgress, threads, variants: asked, nudgeMs, compactLongSide, workDir: ctx.tmpDir, videoPackets: listing.videoPackets,
   });
 
   ctx.progress({ percent: 98, stage: 'finish', message: 'storing outputs' });

@@ -1,0 +1,57 @@
+// Smart cut on a large picture (above LEAN_PIXELS): the head is decoded by one thread and encoded with x264's
+// sliced threads (fewer frames held: a 4K head took 440 MB with frame threads), and the join is still exact.
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { inputArgs, runFfmpeg } from '../src/media/index.ts';
+import { prepareSmartCut } from '../src/media/smart-cut.ts';
+import { LEAN_PIXELS } from '../src/media/smart-cut-match.ts';
+
+const work = await mkdtemp(join(tmpdir(), 'beatsync-smartcut-lean-'));
+after(() => rm(work, { recursive: true, force: true }));
+
+const FPS = 30;
+const GOP = 30;
+const CUT_FRAME = 12;
+
+async function source(name: string, size: string): Promise<string> {
+  const path = join(work, name);
+  await runFfmpeg(['-y', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${FPS}:duration=2`, '-c:v', 'libx264', '-preset', 'ultrafast',
+    '-g', String(GOP), '-keyint_min', String(GOP), '-sc_threshold', '0', '-pix_fmt', 'yuv420p', '-f', 'mp4', path]);
+  return path;
+}
+
+/** Cuts at CUT_FRAME; returns the x264 settings written into the head and the per-frame PSNR of the joined picture. */
+async function cutAndCompare(src: string, name: string): Promise<{ x264: string; psnr: number[] }> {
+  const dir = await mkdtemp(join(work, `${name}-`));
+  const smart = await prepareSmartCut({ path: src, streamIndex: 0, startMedia: CUT_FRAME / FPS, endMedia: 2, outpointMedia: null, keptEndMedia: 2, workDir: dir, threads: 2 });
+  assert.ok(smart.applied, smart.applied ? '' : smart.reason);
+  assert.equal(smart.reencodedFrames, GOP - CUT_FRAME);
+  const out = join(work, `${name}.mp4`);
+  await runFfmpeg([...smart.inputArgs, '-map', '0:v:0', '-c', 'copy', '-tag:v', smart.codecTag, '-f', 'mp4', '-y', out]);
+  const stats = join(work, `${name}-psnr.txt`);
+  await runFfmpeg([...inputArgs(out), ...inputArgs(src), '-filter_complex',
+    `[1:v]select='gte(n\\,${CUT_FRAME})',setpts=PTS-STARTPTS[ref];[0:v][ref]psnr=stats_file=${stats.replace(/:/g, '\\:')}:shortest=1`, '-f', 'null', '-']);
+  const psnr = (await readFile(stats, 'utf8')).split('\n').filter(Boolean).map((line) => {
+    const v = /psnr_avg:(\S+)/.exec(line)![1];
+    return v === 'inf' ? Infinity : Number(v);
+  });
+  // x264 writes its settings into the stream (an SEI of the first frame).
+  const head = (await readFile(join(dir, 'smart-head.mp4'))).toString('latin1');
+  const x264 = /x264 - core[^\0]*/.exec(head)?.[0] ?? '';
+  return { x264, psnr };
+}
+
+test('a large head is encoded with sliced threads, a small one with frame threads; both join exactly', async () => {
+  assert.ok(2240 * 1200 > LEAN_PIXELS && 320 * 240 < LEAN_PIXELS);
+  for (const [name, size, sliced] of [['large', '2240x1200', true], ['small', '320x240', false]] as const) {
+    const { x264, psnr } = await cutAndCompare(await source(`${name}-src.mp4`, size), name);
+    assert.match(x264, sliced ? /sliced_threads=1/ : /sliced_threads=0/, `${name}: ${x264.slice(0, 200)}`);
+    assert.match(x264, /mbtree=0/, `${name}: no look-ahead`);
+    assert.equal(psnr.length, 2 * FPS - CUT_FRAME, `${name}: frames compared`);
+    psnr.forEach((db, i) => assert.ok(db > 40, `${name}: output frame ${i} is source frame ${CUT_FRAME + i} (${db.toFixed(1)} dB)`));
+    assert.ok(psnr.slice(GOP - CUT_FRAME).every((db) => db === Infinity), `${name}: the copied frames decode exactly as in the source`);
+  }
+});
