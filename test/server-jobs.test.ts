@@ -321,7 +321,8 @@ describe('job routes on a real server', () => {
 
     const retried = await sendJson<JobView>('POST', `${api.url}/api/jobs/${res.body.jobId}/retry`, undefined, token);
     assert.equal(retried.status, 202);
-    assert.equal(retried.body.status, 'queued');
+    // The answer is read once the retry is on disk; an idle worker may have claimed it by then.
+    assert.ok(['queued', 'running'].includes(retried.body.status), retried.body.status);
     const lastId = first.at(-1)!.id!;
     const rest = await collect(await openSse(`${api.url}/api/jobs/${res.body.jobId}/events`, token, { 'last-event-id': lastId }));
     assert.ok(Number(rest[0].id) === Number(lastId) + 1, 'resumes right after the given id');
