@@ -15,7 +15,7 @@ import { openJobSystem } from '../src/jobs/index.ts';
 import type { JobSystem, JobSystemConfig } from '../src/jobs/index.ts';
 import type { JobRecord, JobState, JobStore } from '../src/jobs/types.ts';
 import type { FileStoreSpec } from '../src/jobs/file-spec.ts';
-import { WorkerPool } from '../src/jobs/worker-pool.ts';
+import { timeLimitFor, WorkerPool } from '../src/jobs/worker-pool.ts';
 import type { FileStore } from '../src/storage/types.ts';
 import { TEST_LIMITS, TEST_TYPES } from './helpers/job-types.ts';
 import { groupMembers, isRunning, waitFor } from './helpers/procs.ts';
@@ -115,6 +115,23 @@ test('concurrency never goes above the pool size, nor a type above its share', a
   await shared.start();
   const sharedJobs = await Promise.all(sharedIds.map((id) => settled(shared, id)));
   assert.equal(maxOverlap(sharedJobs.map((j) => [j.startedAt!, j.finishedAt!])), 2);
+});
+
+test('a job estimated to need longer than its type\'s time limit gets that long (the estimate times ESTIMATE_HEADROOM)', async (t) => {
+  // test.sleep's limit is lowered to 1 s; this job sleeps 2.5 s and is estimated at 1 s, so it may run 4 s.
+  const { sys } = await openSystem(t, { limits: { 'test.sleep': { timeLimitMs: 1_000 } } });
+  await sys.start();
+  const { job } = await sys.submit('test.sleep', { ms: 2_500, estimateSeconds: 1 });
+  assert.equal(job.estimatedSeconds, 1);
+  assert.equal((await settled(sys, job.id)).state, 'succeeded');
+  // Without the estimate the type's 1 s stands.
+  const short = await sys.submit('test.sleep', { ms: 2_500 });
+  const ended = await settled(sys, short.job.id);
+  assert.equal(ended.state, 'failed');
+  assert.equal(ended.error?.code, 'TIMEOUT');
+  assert.equal(timeLimitFor(900_000, 300), 1_200_000);
+  assert.equal(timeLimitFor(900_000, 30), 900_000);
+  assert.equal(timeLimitFor(900_000, null), 900_000);
 });
 
 test('the time limit kills the whole tree (ffmpeg included) and fails with TIMEOUT after the allowed attempts', async (t) => {

@@ -186,7 +186,7 @@ export class WorkerPool {
       leaseMs: this.leaseMs,
       heartbeatMs: this.opts.heartbeatMs ?? Math.min(1_000, Math.floor(this.leaseMs / 3)),
       killGraceMs: this.opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
-      timeLimitMs: this.opts.timeLimitMs ?? entry.limits.timeLimitMs,
+      timeLimitMs: this.opts.timeLimitMs ?? timeLimitFor(entry.limits.timeLimitMs, job.estimatedSeconds),
       threads: this.opts.threads ?? Math.max(1, Math.floor(availableParallelism() / this.concurrency)),
       tmpDir: join(this.tmpRoot, attemptDirName(job.id, job.attempts + job.interruptions)),
       log: this.log,
@@ -221,4 +221,18 @@ function isAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** How many times its own estimate a job may run before the time limit stops it. */
+export const ESTIMATE_HEADROOM = 4;
+/** No job runs longer than this, whatever its estimate. */
+const MAX_TIME_LIMIT_MS = 6 * 3600_000;
+
+/**
+ * The type's limit, or more for a job estimated to need it (a long 4K video with every variant): a fixed limit
+ * would kill such a job on every attempt. The estimate bounds it, so a hang still ends.
+ */
+export function timeLimitFor(typeLimitMs: number, estimatedSeconds: number | null): number {
+  if (estimatedSeconds === null || !(estimatedSeconds > 0)) return typeLimitMs;
+  return Math.min(MAX_TIME_LIMIT_MS, Math.max(typeLimitMs, Math.ceil(estimatedSeconds * ESTIMATE_HEADROOM * 1000)));
 }

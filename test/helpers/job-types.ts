@@ -17,7 +17,8 @@ function testHandler<I extends Raw, R>(name: string, run: (ctx: JobContext<I>) =
     },
     inputFileIds: () => [],
     cacheKey: () => null,
-    estimateSeconds: () => 1,
+    // Small unless a test asks (the time limit grows with the estimate).
+    estimateSeconds: (input) => (typeof input.estimateSeconds === 'number' ? input.estimateSeconds : 0.1),
     resultFileKeys: () => [],
     relocateResult: (result) => result,
     run,
