@@ -2,7 +2,7 @@
 // client's modules load) and complete (every option with a description and its default).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +65,19 @@ describe('start-up: help loads nothing heavy', { concurrency: 2 }, () => {
       assert.deepEqual(heavyIn(modules), []);
     });
   }
+
+  test('the CLI keeps its stripped TypeScript in a compile cache, so a second start strips nothing', async () => {
+    const tmp = await mkdtemp(join(work, 'tmp-'));
+    const env: Record<string, string> = { TMPDIR: tmp, NODE_COMPILE_CACHE: '' };
+    const first = await beatsync(['--version'], env);
+    assert.equal(first.code, 0);
+    const cacheRoot = join(tmp, 'node-compile-cache');
+    const entries = await readdir(cacheRoot, { recursive: true });
+    // One entry per module the CLI loaded (Node names them by hash).
+    assert.ok(entries.length >= 10, `cache entries: ${entries.join(', ')}`);
+    const second = await beatsync(['--version'], env);
+    assert.equal(second.stdout, first.stdout);
+  });
 
   test('a usage mistake in serve is refused before the server loads', async () => {
     const run = await beatsync(['serve', '--port', 'eighty']);
