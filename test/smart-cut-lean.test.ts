@@ -16,15 +16,18 @@ const FPS = 30;
 const GOP = 30;
 const CUT_FRAME = 12;
 
-async function source(name: string, size: string): Promise<string> {
+/** `jitter`: every third frame 4 ms late (variable frame timing, as phones write it). */
+async function source(name: string, size: string, { pixFmt = 'yuv420p', jitter = false } = {}): Promise<string> {
   const path = join(work, name);
-  await runFfmpeg(['-y', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${FPS}:duration=2`, '-c:v', 'libx264', '-preset', 'ultrafast',
-    '-g', String(GOP), '-keyint_min', String(GOP), '-sc_threshold', '0', '-pix_fmt', 'yuv420p', '-f', 'mp4', path]);
+  await runFfmpeg(['-y', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${FPS}:duration=2`,
+    ...(jitter ? ['-vf', `settb=1/30000,setpts='(N/${FPS}+if(eq(mod(N\\,3)\\,1)\\,0.004\\,0))/TB'`, '-fps_mode', 'vfr', '-enc_time_base', '1/30000', '-video_track_timescale', '30000'] : []),
+    '-c:v', 'libx264', '-preset', 'ultrafast',
+    '-g', String(GOP), '-keyint_min', String(GOP), '-sc_threshold', '0', '-pix_fmt', pixFmt, '-f', 'mp4', path]);
   return path;
 }
 
 /** Cuts at CUT_FRAME; returns the x264 settings written into the head and the per-frame PSNR of the joined picture. */
-async function cutAndCompare(src: string, name: string): Promise<{ x264: string; psnr: number[] }> {
+async function cutAndCompare(src: string, name: string): Promise<{ x264: string; psnr: number[]; lowMemoryHead: boolean }> {
   const dir = await mkdtemp(join(work, `${name}-`));
   const smart = await prepareSmartCut({ path: src, streamIndex: 0, startMedia: CUT_FRAME / FPS, endMedia: 2, outpointMedia: null, keptEndMedia: 2, workDir: dir, threads: 2 });
   assert.ok(smart.applied, smart.applied ? '' : smart.reason);
@@ -41,14 +44,25 @@ async function cutAndCompare(src: string, name: string): Promise<{ x264: string;
   // x264 writes its settings into the stream (an SEI of the first frame).
   const head = (await readFile(join(dir, 'smart-head.mp4'))).toString('latin1');
   const x264 = /x264 - core[^\0]*/.exec(head)?.[0] ?? '';
-  return { x264, psnr };
+  return { x264, psnr, lowMemoryHead: smart.lowMemoryHead };
 }
 
-test('a large head is encoded with sliced threads, a small one with frame threads; both join exactly', async () => {
+const CASES = [
+  // Large frames: decoded to disk, then encoded, when the head's frames are evenly spaced and YUV4MPEG carries them.
+  { name: 'large', size: '2240x1200', lean: true, lowMemory: true },
+  { name: 'large-full-range', size: '2240x1200', pixFmt: 'yuvj420p', lean: true, lowMemory: true },
+  { name: 'large-vfr', size: '2240x1200', jitter: true, lean: true, lowMemory: false },
+  { name: 'small', size: '320x240', lean: false, lowMemory: false },
+];
+
+test('a large head is encoded with sliced threads (after decoding to disk when it can), a small one with frame threads; all join exactly', async () => {
   assert.ok(2240 * 1200 > LEAN_PIXELS && 320 * 240 < LEAN_PIXELS);
-  for (const [name, size, sliced] of [['large', '2240x1200', true], ['small', '320x240', false]] as const) {
-    const { x264, psnr } = await cutAndCompare(await source(`${name}-src.mp4`, size), name);
-    assert.match(x264, sliced ? /sliced_threads=1/ : /sliced_threads=0/, `${name}: ${x264.slice(0, 200)}`);
+  for (const { name, size, lean, lowMemory, ...picture } of CASES) {
+    const { x264, psnr, lowMemoryHead } = await cutAndCompare(await source(`${name}-src.mp4`, size, picture), name);
+    assert.equal(lowMemoryHead, lowMemory, `${name}: decoded to disk first`);
+    assert.match(x264, lean ? /sliced_threads=1/ : /sliced_threads=0/, `${name}: ${x264.slice(0, 200)}`);
+    // Without sub-pixel search x264 keeps no interpolated copies of its reference frames (~50 MB at 4K).
+    assert.match(x264, lean ? /subme=0/ : /subme=[1-9]/, `${name}: sub-pixel search`);
     assert.match(x264, /mbtree=0/, `${name}: no look-ahead`);
     assert.equal(psnr.length, 2 * FPS - CUT_FRAME, `${name}: frames compared`);
     psnr.forEach((db, i) => assert.ok(db > 40, `${name}: output frame ${i} is source frame ${CUT_FRAME + i} (${db.toFixed(1)} dB)`));

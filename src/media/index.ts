@@ -15,4 +15,5 @@ export type { OutputHead, PacketOptions, VideoPacket } from './packets.ts';
 export { ffmpegVersion, hasEncoder } from './tools.ts';
 export { errorFromExit } from './stderr.ts';
 export { prepareSmartCut } from './smart-cut.ts';
+export { leanHead } from './smart-cut-match.ts';
 export type { SmartCut, SmartCutApplied, SmartCutRequest } from './smart-cut.ts';

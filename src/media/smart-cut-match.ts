@@ -68,7 +68,7 @@ export function headEncoderArgs(s: SourceStream): { args: string[] } | { reason:
     // veryfast without look-ahead: 1.4× faster than `faster` and a third less memory (a 4K head held ~1 GB with
     // `faster`'s look-ahead), closer to the source at the same CRF (PSNR 53.6 vs 51.6 dB, BENCHMARKS.md) for a
     // larger head; mb-tree needs the look-ahead, so it is off too.
-    args.push('-preset', 'veryfast', '-bf', '0', '-x264-params', `rc-lookahead=0:sync-lookahead=0${leanHead(s) ? ':sliced-threads=1' : ''}`);
+    args.push('-preset', 'veryfast', '-bf', '0', '-x264-params', `rc-lookahead=0:sync-lookahead=0${leanHead(s) ? ':sliced-threads=1:subme=0' : ''}`);
     if (level) args.push('-level:v', level);
   } else {
     args.push('-preset', 'veryfast', '-x265-params', ['log-level=error', 'bframes=0', ...(level ? [`level-idc=${level}`] : [])].join(':'));

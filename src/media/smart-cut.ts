@@ -3,7 +3,7 @@
 // untouched, and the final mux reads both through ffmpeg's concat demuxer as one stream. The copied part
 // carries its own parameter sets in band (avc3/hev1 sample entries), since the head's differ and an MP4
 // has one avcC/hvcC.
-import { writeFile } from 'node:fs/promises';
+import { rm, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BeatSyncError } from '../errors.ts';
 import { ALLOWED_DEMUXERS, fileUrl, inputArgs } from './input.ts';
@@ -50,6 +50,8 @@ export interface SmartCutApplied {
   firstMedia: number;
   endMedia: number;
   reencodedFrames: number;
+  /** The head was decoded to disk first, then encoded (large frames): the two never held memory together. */
+  lowMemoryHead: boolean;
   /** Media times of the first and last re-encoded frame. */
   reencodedMedia: [number, number];
   /** The joined stream's packets as they should come out (media times, decode order), for the after-write check. */
@@ -89,21 +91,42 @@ export async function prepareSmartCut(req: SmartCutRequest): Promise<SmartCut> {
   // The head has no B-frames, so its dts = pts; shifting them by the copy's decode delay keeps the
   // joined stream's dts rising at the seam.
   const delay = tail ? tail.pts - tail.dts : 0;
-  // Large frames: one decoding thread (each frame thread holds its own frames), the encoder's own count.
-  const lean = leanHead(stream) && encoder === 'libx264';
-  const threads = req.threads !== undefined && req.threads > 0 ? String(Math.floor(req.threads)) : '0';
-  await runFfmpeg([
-    '-noautorotate', '-copyts', '-seek_timestamp', '1', ...(lean ? ['-threads', '1'] : []), '-ss', seconds(plan.decodeFrom.pts).toFixed(6), ...inputArgs(req.path),
-    '-map', `0:${req.streamIndex}`, '-an', '-sn', '-dn',
-    '-vf', `select='gte(pts\\,${first})*lt(pts\\,${plan.headEnd})',setpts=PTS-STARTPTS`,
-    '-fps_mode', 'passthrough', '-enc_time_base', '-1',
-    ...matched.args,
+  const frames = plan.headPts.length;
+  const select = `select='gte(pts\\,${first})*lt(pts\\,${plan.headEnd})',setpts=PTS-STARTPTS`;
+  const output = [
+    '-fps_mode', 'passthrough', '-enc_time_base', '-1', ...matched.args,
     // Stop at the last planned frame: without it ffmpeg decodes (and the select drops) the file to its end.
-    '-frames:v', String(plan.headPts.length),
-    ...(lean ? ['-threads', threads, '-filter_threads', threads === '0' ? '1' : threads] : []),
+    '-frames:v', String(frames),
     ...(delay > 0 ? ['-bsf:v', `setts=dts=DTS-${delay}`] : []),
     '-tag:v', codecTag, '-video_track_timescale', String(hz), '-f', 'mp4', '-y', headPath,
-  ], { signal: req.signal, threads: req.threads, timeoutMs: 120_000 + plan.headPts.length * 1000 });
+  ];
+  const timeoutMs = 120_000 + frames * 1000;
+  const decodeArgs = ['-noautorotate', '-copyts', '-seek_timestamp', '1', '-ss', seconds(plan.decodeFrom.pts).toFixed(6), ...inputArgs(req.path), '-map', `0:${req.streamIndex}`, '-an', '-sn', '-dn'];
+  const lean = leanHead(stream) && encoder === 'libx264';
+  const threads = req.threads !== undefined && req.threads > 0 ? String(Math.floor(req.threads)) : '0';
+  const leanThreads = ['-threads', threads, '-filter_threads', threads === '0' ? '1' : threads];
+  const step = uniformStep(plan.headPts) ?? 0;
+  const lowMemoryHead = lean && step > 0 && Y4M_PIX_FMTS.includes(stream.pix_fmt ?? '') && (await hasRoom(req.workDir, frames * frameBytes(stream)));
+  if (lowMemoryHead) {
+    // Large frames, two processes one after the other, so the decoder's frames and the encoder's are never
+    // resident together (a 4K head in one process: 270–325 MB; this way at most ~190 MB; BENCHMARKS.md).
+    // The frames wait on disk as YUV4MPEG, which keeps no timestamps: the head is evenly spaced, so its
+    // times are rebuilt from the step, and checkHead proves them.
+    const framesPath = join(req.workDir, 'smart-head.y4m');
+    try {
+      await runFfmpeg(['-threads', '1', ...decodeArgs, '-vf', select, '-fps_mode', 'passthrough', '-frames:v', String(frames), '-f', 'yuv4mpegpipe', '-y', framesPath],
+        { signal: req.signal, threads: 1, timeoutMs });
+      await runFfmpeg(['-f', 'yuv4mpegpipe', '-r', `${hz}/${step}`, '-protocol_whitelist', 'file', '-i', fileUrl(framesPath), '-map', '0:v:0', ...output, ...leanThreads],
+        { signal: req.signal, threads: req.threads, timeoutMs });
+    } finally {
+      await rm(framesPath, { force: true });
+    }
+  } else {
+    // Large frames in one process: one decoding thread (each frame thread holds its own frames).
+    await runFfmpeg([
+      ...(lean ? ['-threads', '1'] : []), ...decodeArgs, '-vf', select, ...output, ...(lean ? leanThreads : []),
+    ], { signal: req.signal, threads: req.threads, timeoutMs });
+  }
   await checkHead(headPath, plan.headPts.map((t) => t - first), req.signal);
 
   // H.264 from stream 0 is read straight from the source (the concat demuxer converts it to carry its
@@ -141,9 +164,37 @@ export async function prepareSmartCut(req: SmartCutRequest): Promise<SmartCut> {
     firstMedia: seconds(first),
     endMedia: tail ? req.keptEndMedia : seconds(plan.headEnd),
     reencodedFrames: plan.headPts.length,
+    lowMemoryHead,
     reencodedMedia: [seconds(first), seconds(plan.headPts[plan.headPts.length - 1])],
     packets: [...headPackets, ...tailPackets],
   };
+}
+
+/** 8-bit 4:2:0, which YUV4MPEG carries as it is (its range tag included). */
+const Y4M_PIX_FMTS = ['yuv420p', 'yuvj420p'];
+
+/** Bytes of one decoded 8-bit 4:2:0 frame. */
+function frameBytes(s: SourceStream): number {
+  return Math.ceil((s.width ?? 0) * (s.height ?? 0) * 1.5);
+}
+
+/** The step between evenly spaced frame times (ticks), or null when they are not (or there are fewer than two). */
+export function uniformStep(pts: number[]): number | null {
+  if (pts.length < 2) return null;
+  const step = pts[1] - pts[0];
+  if (!(step > 0)) return null;
+  for (let i = 2; i < pts.length; i++) if (pts[i] - pts[i - 1] !== step) return null;
+  return step;
+}
+
+/** Whether `dir`'s file system has `bytes` to spare, with a quarter more and 256 MB left over. */
+async function hasRoom(dir: string, bytes: number): Promise<boolean> {
+  try {
+    const fs = await statfs(dir);
+    return fs.bavail * fs.bsize >= bytes * 1.25 + 256 * 1024 * 1024;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Alignment } from '../align/types.ts';
 import { BeatSyncError, toBeatSyncError } from '../errors.ts';
-import { checkBgmInput, checkDanceInput, fileUrl, hasEncoder, inputArgs, listVideoPackets, probeOutputHead, runFfmpeg, runFfmpegPiped } from '../media/index.ts';
+import { checkBgmInput, checkDanceInput, fileUrl, hasEncoder, inputArgs, leanHead, listVideoPackets, probeOutputHead, runFfmpeg, runFfmpegPiped } from '../media/index.ts';
 import type { SmartCutApplied } from '../media/index.ts';
 import type { AudioStreamInfo, MediaInfo, VideoStreamInfo } from '../media/types.ts';
 import {
@@ -283,9 +283,10 @@ async function renderOne(job: VariantJob, sharedMix: (() => Promise<MixSource>) 
   const { danceAudio, options } = job;
   const audioStart = danceAudio.startTime;
   throwIfCancelled(options.signal);
-  // planCut takes its own slot when it lists packets; the smart cut's head encode takes one here.
+  // planCut takes its own slot when it lists packets; the smart cut's head encode takes one here, or all
+  // of them for large frames (a 4K head's ffmpeg alone is ~190 MB: nothing else may run beside it).
   const planned = await planCut(job);
-  let cut = await job.slots.run(1, () => smartCutFor(job, planned));
+  let cut = await job.slots.run(leanHead(job.video) ? RENDER_PROCESSES : 1, () => smartCutFor(job, planned));
   let durationSeconds = cut.endMedia - cut.zeroMedia;
   if (!(durationSeconds > 0.05)) throw new BeatSyncError('PROCESSING_FAILED', `nothing to render for ${job.variant} (${durationSeconds.toFixed(3)} s)`);
   const mix = sharedMix ? await sharedMix() : null;
