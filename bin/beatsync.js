@@ -14,4 +14,18 @@ try {
 } catch {
   // an unwritable cache only costs speed
 }
-await import('../src/cli/main.ts');
+const { hasRenderMalloc, withRenderMalloc } = await import('../src/process-env.ts');
+if (process.argv[2] === 'sync' && !hasRenderMalloc()) {
+  // glibc reads its malloc settings at start: `sync` runs again in a child that has them (src/process-env.ts).
+  // The child has its own process group, so a Ctrl-C reaches it once, through here.
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: withRenderMalloc(process.env), detached: true });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  child.on('error', (error) => {
+    process.stderr.write(`beatsync: ${error.message}\n`);
+    process.exit(1);
+  });
+  child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' ? 130 : 1)));
+} else {
+  await import('../src/cli/main.ts');
+}

@@ -121,6 +121,33 @@ describe('beatsync CLI', () => {
     assert.equal(report.variants.length, 1);
   });
 
+  test('sync runs in a process with the render malloc settings; a Ctrl-C sent to the command still cancels it', async () => {
+    // Preloaded into every process of the command: appends its pid and malloc threshold when it starts.
+    const record = join(work, 'malloc-record.txt');
+    const preload = `data:text/javascript,${encodeURIComponent(`import { appendFileSync } from 'node:fs'; appendFileSync(${JSON.stringify(record)}, process.pid + ' ' + (process.env.MALLOC_MMAP_THRESHOLD_ ?? 'unset') + '\\n');`)}`;
+    const out = join(work, 'sync-malloc');
+    const done = await beatsync(['sync', dance, bgm, '-o', out, '--variant', 'trimmed', '--json'], { MALLOC_MMAP_THRESHOLD_: '' }, ['--import', preload]);
+    assert.equal(done.code, 0, done.stderr);
+    const starts = (await readFile(record, 'utf8')).trim().split('\n').map((l) => l.split(' ')[1]);
+    assert.deepEqual(starts, ['', String(128 * 1024)], 'the command, then the sync it starts again with the settings');
+    const result = jsonOf(done) as { variants?: Array<{ file: string }> };
+    assert.deepEqual(result.variants?.map((v) => v.file), ['trimmed.mp4']);
+
+    const cancelled = join(work, 'sync-interrupted');
+    const child = spawn(NODE, [BIN, 'sync', dance, bgm, '-o', cancelled, '--variant', 'trimmed,full', '--json'], { cwd: ROOT, env: { ...process.env, LANG: 'en_US.UTF-8' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      stdout += text;
+      // Interrupted once the render has begun (ffmpeg running): the command's own pid gets the signal.
+      if (/"stage":"render"/.test(stdout) && !child.killed) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    const last = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { error?: { code: string } };
+    assert.equal(last.error?.code, 'CANCELLED', stdout.slice(-500));
+    assert.notEqual(code, 0);
+    assert.deepEqual((await readdir(cancelled).catch(() => [])).filter((f) => f.endsWith('.mp4') || f.endsWith('.part')), [], 'nothing half-written is left');
+  });
+
   test('sync --variant compact --compact-long-side 1920: the phone-size video, with the job option\'s choices', async () => {
     const out = join(work, 'sync-compact');
     const run = await beatsync(['sync', dance, bgm, '-o', out, '--variant', 'compact', '--compact-long-side', '1920', '--json']);

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { inputArgs, runFfmpeg } from '../src/media/index.ts';
+import { hasEncoder, inputArgs, runFfmpeg } from '../src/media/index.ts';
 import { prepareSmartCut } from '../src/media/smart-cut.ts';
 import { LEAN_PIXELS } from '../src/media/smart-cut-match.ts';
 
@@ -17,11 +17,11 @@ const GOP = 30;
 const CUT_FRAME = 12;
 
 /** `jitter`: every third frame 4 ms late (variable frame timing, as phones write it). */
-async function source(name: string, size: string, { pixFmt = 'yuv420p', jitter = false } = {}): Promise<string> {
+async function source(name: string, size: string, { pixFmt = 'yuv420p', jitter = false, hevc = false } = {}): Promise<string> {
   const path = join(work, name);
   await runFfmpeg(['-y', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${FPS}:duration=2`,
     ...(jitter ? ['-vf', `settb=1/30000,setpts='(N/${FPS}+if(eq(mod(N\\,3)\\,1)\\,0.004\\,0))/TB'`, '-fps_mode', 'vfr', '-enc_time_base', '1/30000', '-video_track_timescale', '30000'] : []),
-    '-c:v', 'libx264', '-preset', 'ultrafast',
+    ...(hevc ? ['-c:v', 'libx265', '-x265-params', 'log-level=error:open-gop=0'] : ['-c:v', 'libx264']), '-preset', 'ultrafast',
     '-g', String(GOP), '-keyint_min', String(GOP), '-sc_threshold', '0', '-pix_fmt', pixFmt, '-f', 'mp4', path]);
   return path;
 }
@@ -43,7 +43,7 @@ async function cutAndCompare(src: string, name: string): Promise<{ x264: string;
   });
   // x264 writes its settings into the stream (an SEI of the first frame).
   const head = (await readFile(join(dir, 'smart-head.mp4'))).toString('latin1');
-  const x264 = /x264 - core[^\0]*/.exec(head)?.[0] ?? '';
+  const x264 = /x26[45] [^\0]*/.exec(head)?.[0] ?? '';
   return { x264, psnr, lowMemoryHead: smart.lowMemoryHead };
 }
 
@@ -68,4 +68,14 @@ test('a large head is encoded with sliced threads (after decoding to disk when i
     psnr.forEach((db, i) => assert.ok(db > 40, `${name}: output frame ${i} is source frame ${CUT_FRAME + i} (${db.toFixed(1)} dB)`));
     assert.ok(psnr.slice(GOP - CUT_FRAME).every((db) => db === Infinity), `${name}: the copied frames decode exactly as in the source`);
   }
+});
+
+test('a large H.265 head: decoded to disk, then x265 with one frame thread and no look-ahead; it joins exactly', { skip: !(await hasEncoder('libx265')) && 'no libx265' }, async () => {
+  const { x264: x265, psnr, lowMemoryHead } = await cutAndCompare(await source('large-hevc-src.mp4', '2240x1200', { hevc: true }), 'large-hevc');
+  assert.equal(lowMemoryHead, true);
+  assert.match(x265, /frame-threads=1/, x265.slice(0, 300));
+  assert.match(x265, /rc-lookahead=0/);
+  assert.equal(psnr.length, 2 * FPS - CUT_FRAME);
+  psnr.forEach((db, i) => assert.ok(db > 40, `output frame ${i} is source frame ${CUT_FRAME + i} (${db.toFixed(1)} dB)`));
+  assert.ok(psnr.slice(GOP - CUT_FRAME).every((db) => db === Infinity), 'the copied frames decode exactly as in the source');
 });

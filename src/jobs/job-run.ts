@@ -10,6 +10,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { BeatSyncError, messageFor } from '../errors.ts';
+import { withRenderMalloc } from '../process-env.ts';
 import type { ChildMessage, StartMessage } from './child-protocol.ts';
 import type { FileStoreSpec } from './file-spec.ts';
 import type { FileStore } from '../storage/types.ts';
@@ -118,7 +119,7 @@ export class JobRun {
           execArgv: [`--max-old-space-size=${entry.limits.memoryMb}`],
           detached: true,
           stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-          env: { ...process.env, ...compileCacheEnv(), [RUN_MARKER_ENV]: this.marker },
+          env: { ...withRenderMalloc(process.env), ...compileCacheEnv(), [RUN_MARKER_ENV]: this.marker },
           serialization: 'json',
         });
         this.child = child;

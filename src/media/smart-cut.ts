@@ -102,7 +102,7 @@ export async function prepareSmartCut(req: SmartCutRequest): Promise<SmartCut> {
   ];
   const timeoutMs = 120_000 + frames * 1000;
   const decodeArgs = ['-noautorotate', '-copyts', '-seek_timestamp', '1', '-ss', seconds(plan.decodeFrom.pts).toFixed(6), ...inputArgs(req.path), '-map', `0:${req.streamIndex}`, '-an', '-sn', '-dn'];
-  const lean = leanHead(stream) && encoder === 'libx264';
+  const lean = leanHead(stream);
   const threads = req.threads !== undefined && req.threads > 0 ? String(Math.floor(req.threads)) : '0';
   const leanThreads = ['-threads', threads, '-filter_threads', threads === '0' ? '1' : threads];
   const step = uniformStep(plan.headPts) ?? 0;
