@@ -17,6 +17,7 @@ import { encodeDance, loadSong, renderDanceAudio } from './lib/generate.ts';
 import type { CorpusContext } from './lib/generate.ts';
 import { loadSync, root } from './lib/engine.ts';
 import { watchTree } from './lib/memory.ts';
+import { withRenderMalloc } from '../src/process-env.ts';
 import { childrenCpuMs, watchProcesses } from './lib/process-profile.ts';
 import type { ProcessSpan } from './lib/process-profile.ts';
 import { ffmpeg, floatsToBytes } from './lib/proc.ts';
@@ -150,8 +151,9 @@ function measure(cmd: string, args: string[], profile = false): Promise<Measured
   return new Promise((resolvePromise, reject) => {
     const cpu0 = childrenCpuMs();
     const t0 = performance.now();
-    // The sync child starts as `beatsync` does: with Node's compile cache (no TypeScript stripped again).
-    const env = { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), 'node-compile-cache') };
+    // The sync child starts as `beatsync sync` and a job's process do: with Node's compile cache (no
+    // TypeScript stripped again) and the render malloc settings (src/process-env.ts).
+    const env = { ...withRenderMalloc(process.env), NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), 'node-compile-cache') };
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     const watch = watchTree(child.pid as number);
     const processes = profile ? watchProcesses(child.pid as number) : null;

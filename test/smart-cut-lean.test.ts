@@ -63,6 +63,8 @@ test('a large head is encoded with sliced threads (after decoding to disk when i
     assert.match(x264, lean ? /sliced_threads=1/ : /sliced_threads=0/, `${name}: ${x264.slice(0, 200)}`);
     // Without sub-pixel search x264 keeps no interpolated copies of its reference frames (~50 MB at 4K).
     assert.match(x264, lean ? /subme=0/ : /subme=[1-9]/, `${name}: sub-pixel search`);
+    // …and without rate control, which keeps quarter-size copies of the frames.
+    assert.match(x264, lean ? /rc=cqp .*qp=16/ : /rc=crf .*crf=16/, `${name}: rate control`);
     assert.match(x264, /mbtree=0/, `${name}: no look-ahead`);
     assert.equal(psnr.length, 2 * FPS - CUT_FRAME, `${name}: frames compared`);
     psnr.forEach((db, i) => assert.ok(db > 40, `${name}: output frame ${i} is source frame ${CUT_FRAME + i} (${db.toFixed(1)} dB)`));

@@ -119,7 +119,7 @@ export class JobRun {
           execArgv: [`--max-old-space-size=${entry.limits.memoryMb}`],
           detached: true,
           stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-          env: { ...withRenderMalloc(process.env), ...compileCacheEnv(), [RUN_MARKER_ENV]: this.marker },
+          env: childEnv(this.marker),
           serialization: 'json',
         });
         this.child = child;
@@ -339,10 +339,14 @@ export class JobRun {
 }
 
 /** Per-attempt temp directory name: starts with the owning process id, so a later process can sweep it. */
-/** The job's process reuses this process's compile cache (stripped TypeScript, V8 code): a start without it costs 0.25 s of CPU and ~35 MB. */
-export function compileCacheEnv(): Record<string, string> {
-  const dir = process.env.NODE_COMPILE_CACHE ?? getCompileCacheDir();
-  return dir ? { NODE_COMPILE_CACHE: dir } : {};
+/**
+ * A job process's environment: this one's, with the render malloc settings (src/process-env.ts), this
+ * process's compile cache (stripped TypeScript, V8 code: a start without it costs 0.25 s of CPU and ~35 MB)
+ * and the marker that finds its process tree.
+ */
+export function childEnv(marker: string): NodeJS.ProcessEnv {
+  const cache = process.env.NODE_COMPILE_CACHE || getCompileCacheDir();
+  return { ...withRenderMalloc(process.env), ...(cache ? { NODE_COMPILE_CACHE: cache } : {}), [RUN_MARKER_ENV]: marker };
 }
 
 export function attemptDirName(jobId: string, attempt: number): string {

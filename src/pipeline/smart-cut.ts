@@ -3,8 +3,9 @@
 // cut stays and the report says why.
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { prepareSmartCut } from '../media/index.ts';
+import { leanHead, prepareSmartCut } from '../media/index.ts';
 import { isClipVariant } from './clips.ts';
+import { collectGarbage } from './memory.ts';
 import type { PlannedCut, VariantJob } from './render.ts';
 
 export async function smartCutFor(job: VariantJob, cut: PlannedCut): Promise<PlannedCut> {
@@ -14,6 +15,8 @@ export async function smartCutFor(job: VariantJob, cut: PlannedCut): Promise<Pla
   const audioStart = danceAudio.startTime;
   const startMedia = Math.max(fileStart, audioStart + alignment.musicStart);
   const endMedia = Math.min(fileStart + analysis.dance.durationSeconds, audioStart + alignment.musicEnd);
+  // A large head's ffmpeg is the render's largest process: the listing's and planning's garbage goes first.
+  if (leanHead(video)) collectGarbage();
   const smart = await prepareSmartCut({
     path: job.dancePath,
     streamIndex: video.index,
