@@ -49,37 +49,44 @@ export async function onsetEnvelopes(signal: Float32Array, sampleRate: number): 
     }
   }
 
-  const bands = energy.map((e) => onsetCurve(e));
+  // The curves are made in place (each band's energy becomes its curve), with one running-sum buffer:
+  // fresh memory is what costs here (~12 µs a page on a VM), not the arithmetic.
+  const prefix = new Float64Array(frames + 1);
+  const bands = energy.map((e) => onsetCurve(e, prefix));
   return { bands, frames, hop, frameRate: sampleRate / hop };
 }
 
-/** Rectified rise of log energy, then local mean removal and RMS normalisation over ~3 s. */
-function onsetCurve(energy: Float32Array): Float32Array {
+/**
+ * Rectified rise of log energy, then local mean removal and RMS normalisation over ~3 s, written over
+ * `energy` (returned); `prefix` is scratch of at least energy.length + 1.
+ */
+function onsetCurve(energy: Float32Array, prefix: Float64Array): Float32Array {
   const n = energy.length;
-  const out = new Float32Array(n);
-  if (n < 2) return out;
+  if (n < 2) return energy.fill(0);
   let mean = 0;
   for (let t = 0; t < n; t++) mean += energy[t];
   // A floor 40 dB under the band's average keeps silence and dither from producing onsets.
   const floor = (mean / n) * 1e-4 + 1e-20;
   let prev = Math.log(energy[0] + floor);
+  energy[0] = 0;
   for (let t = 1; t < n; t++) {
     const cur = Math.log(energy[t] + floor);
-    out[t] = cur > prev ? cur - prev : 0;
+    energy[t] = cur > prev ? cur - prev : 0;
     prev = cur;
   }
-  const centred = subtractLocal(out, 150, false);
-  return subtractLocal(centred, 150, true);
+  subtractLocal(energy, 150, false, prefix);
+  return subtractLocal(energy, 150, true, prefix);
 }
 
-/** Subtracts the running mean (or divides by the running RMS) over ±half frames. */
-function subtractLocal(x: Float32Array, half: number, divideByRms: boolean): Float32Array {
+/** Subtracts the running mean (or divides by the running RMS) over ±half frames, in place. */
+function subtractLocal(x: Float32Array, half: number, divideByRms: boolean, prefix: Float64Array): Float32Array {
   const n = x.length;
-  const prefix = new Float64Array(n + 1);
+  prefix[0] = 0;
   for (let i = 0; i < n; i++) prefix[i + 1] = prefix[i] + (divideByRms ? x[i] * x[i] : x[i]);
   let total = prefix[n] / n;
   if (divideByRms) total = Math.sqrt(total);
-  const out = new Float32Array(n);
+  // out[i] needs only x[i] and the sums, which are complete: x can be overwritten as it is read.
+  const out = x;
   for (let i = 0; i < n; i++) {
     const lo = Math.max(0, i - half);
     const hi = Math.min(n, i + half + 1);

@@ -48,14 +48,19 @@ export interface Matcher {
   stacked(stack: Stack, extra?: number[]): Float32Array;
   /** Like measure, but only reports z at the predicted lag (± a few samples): is the song heard here? */
   presence(dance: Float32Array, bgm: Float32Array, center: number, predicted: number, speed: number): number | null;
+  /** Hands a stack's spectra back for reuse; the stack must not be read afterwards. */
+  recycle(stack: Stack): void;
 }
 
 /** A direct-sound peak (larger lag than the strongest one) wins when at least this fraction of its height. */
 const DIRECT_FRACTION = 0.4;
 /** …and at least this many background RMS high. */
 const DIRECT_MIN_Z = 6;
-/** Cached dance-window spectra per matcher (a window's spectrum does not depend on the hypothesis). */
-const MAX_CACHED_SPECTRA = 160;
+/**
+ * Cached dance-window spectra per matcher (a window's spectrum does not depend on the hypothesis). 48 keep
+ * all but ~2 % of 160's hits (5- and 10-minute recordings), and every spectrum kept is fresh memory to touch.
+ */
+const MAX_CACHED_SPECTRA = 48;
 
 export async function createMatcher(sampleRate: number, fftSize: number, searchSeconds: number): Promise<Matcher> {
   const fft: RealFft = await getFft(fftSize);
@@ -81,12 +86,21 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
   // correlation, until the next transform of this size.
   let cross = fft.input();
   let corr = fft.output();
+  // Spectrum-sized arrays are reused (cache entries after a clear, stacks once read): on a VM a page touched
+  // for the first time costs ~12 µs, a 128 kB array as much as three transforms.
+  const spare: Float32Array[] = [];
+  const take = (): Float32Array => spare.pop() ?? new Float32Array(fftSize);
+  const sum = new Float64Array(fftSize);
   const cache = new Map<number, Float32Array>();
+  const clearCache = () => {
+    for (const spectrum of cache.values()) if (spectrum.length) spare.push(spectrum);
+    cache.clear();
+  };
   let cachedDance: Float32Array | null = null;
   /** Tapered, mean-free dance window at dStart, transformed (cached). Null when silent. */
   const danceSpectrum = (dance: Float32Array, dStart: number): Float32Array | null => {
     if (cachedDance !== dance) {
-      cache.clear();
+      clearCache();
       cachedDance = dance;
     }
     const hit = cache.get(dStart);
@@ -99,14 +113,15 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
       dBuf[i] = v;
       dEnergy += v * v;
     }
-    if (cache.size >= MAX_CACHED_SPECTRA) cache.clear();
+    if (cache.size >= MAX_CACHED_SPECTRA) clearCache();
     if (dEnergy < 1e-12) {
       cache.set(dStart, new Float32Array(0));
       return null;
     }
     dBuf.fill(0, window);
     fft.transform('forward');
-    const spec = fft.output().slice();
+    const spec = take();
+    spec.set(fft.output());
     cache.set(dStart, spec);
     return spec;
   };
@@ -175,7 +190,7 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
       const bStart = correlate(dance, bgm, center, predicted, speed);
       if (Number.isNaN(bStart)) return null;
       if (stack) {
-        stack.spectra.push(normalised(cross));
+        stack.spectra.push(normalised(cross, take()));
         stack.shifts.push((predicted - (window / 2 + search) * speed - bStart) / speed);
       }
       let best = 1;
@@ -200,7 +215,7 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
       return { danceTime: Math.round(center) / sampleRate, bgmTime: peaks[0].bgmTime, z: peaks[0].z, peaks };
     },
     stacked(stack, extra) {
-      const sum = new Float64Array(fftSize);
+      sum.fill(0);
       stack.spectra.forEach((spectrum, i) => addShifted(sum, spectrum, stack.shifts[i] + (extra?.[i] ?? 0)));
       const spec = fft.input();
       for (let i = 0; i < fftSize; i++) spec[i] = sum[i];
@@ -220,6 +235,11 @@ export async function createMatcher(sampleRate: number, fftSize: number, searchS
       let best = search - 3;
       for (let k = search - 2; k <= search + 3; k++) if (corr[k] > corr[best]) best = k;
       return corr[best] / background(best);
+    },
+    recycle(stack) {
+      for (const spectrum of stack.spectra) if (spectrum.length === fftSize) spare.push(spectrum);
+      stack.spectra = [];
+      stack.shifts = [];
     },
   };
 }
@@ -278,12 +298,13 @@ function phatCrossSpectrum(a: Float32Array, b: Float32Array, out: Float32Array, 
   }
 }
 
-/** A copy of a cross-spectrum scaled to unit energy, so that every window counts the same in a stack. */
-function normalised(a: Float32Array): Float32Array {
+/** A copy of a cross-spectrum into `out` (any contents, a's length), scaled to unit energy, so that every window counts the same in a stack. */
+function normalised(a: Float32Array, out: Float32Array): Float32Array {
   let energy = 0;
   for (let i = 2; i < a.length; i++) energy += a[i] * a[i];
-  const out = new Float32Array(a.length);
-  if (energy <= 0) return out;
+  out[0] = 0;
+  out[1] = 0;
+  if (energy <= 0) return out.fill(0);
   const scale = 1 / Math.sqrt(energy);
   for (let i = 2; i < a.length; i++) out[i] = a[i] * scale;
   return out;

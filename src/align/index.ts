@@ -243,6 +243,8 @@ function place(ctx: Context, rough: Line, range: { start: number; end: number },
   const final = verify(ctx, ctx.matcher, line, windowCount(reach, 1, 8, FINAL_WINDOWS), { stacking: true, range: reach });
   if (!final) return { line: rough, span: reach, z: 0, windowsUsed: 0, windowsTotal: 0 };
   const stacked = stackedLine(ctx, final);
+  // Nothing reads the windows' cross-spectra after this: their memory serves the next place.
+  if (final.stack) ctx.matcher.recycle(final.stack);
   const precise = stacked.z >= STACK_TRUSTED_Z ? stacked.line : { offset: final.fit.offset, speed: final.fit.speed };
   const within = overlapOf(ctx, precise);
   const spanRange = { start: Math.max(range.start, within.start), end: Math.min(range.end, within.end) };
