@@ -2,7 +2,7 @@
 // freed sample buffers go back to the system. By default its mmap threshold grows after each large free,
 // up to 32 MB, so an analysis's buffers end up in the heap and stay resident while the renderer's ffmpegs
 // run; and one arena, since what the thread pool frees in arenas of its own is never trimmed. 10-minute 4K,
-// node at the smart-cut head: 118–122 MB with the defaults, 96–98 MB so (BENCHMARKS.md, "Rendering").
+// node at the smart-cut head: 118–127 MB with the defaults, 96–124 MB so (BENCHMARKS.md, "Rendering").
 export const RENDER_MALLOC_ENV: Readonly<Record<string, string>> = {
   MALLOC_MMAP_THRESHOLD_: String(128 * 1024),
   MALLOC_TRIM_THRESHOLD_: String(128 * 1024),
