@@ -134,6 +134,32 @@ describe('BullMqJobStore (distributed only)', { skip }, () => {
     }
   });
 
+  test('events sent while the API node\'s subscriber and request connection are dropped arrive once they are back, in order', async () => {
+    const api = await fresh();
+    const worker = await BullMqJobStore.open({ url: server!.url, prefix: api.prefix });
+    const raw = new Redis(server!.url);
+    try {
+      const { job } = await api.submit({ type: 'test.echo', input: {} });
+      const got: number[] = [];
+      const stop = api.subscribe(job.id, (e) => got.push(e.seq));
+      const channel = `${api.prefix}evc:${job.id}`;
+      await waitFor(async () => Number((await raw.pubsub('NUMSUB', channel))[1]) === 1);
+      const requestId = await (api as unknown as { redis: Redis }).redis.client('ID');
+      await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      await raw.call('CLIENT', 'KILL', 'ID', String(requestId));
+      // Sent while the API node cannot hear them: the catch-up must read them back, whichever connection returns first.
+      const claim = await worker.claim('w', ['test.echo'], 60_000);
+      await worker.complete(job.id, claim!.leaseToken, { ok: 1 });
+      await waitFor(async () => got.length >= 2, 30_000);
+      assert.deepEqual(got, [2, 3]);
+      stop();
+    } finally {
+      raw.disconnect();
+      await api.close();
+      await worker.close();
+    }
+  });
+
   test('cancel crosses nodes: an API node flags it, the worker node sees it at its next heartbeat', async () => {
     const api = await fresh();
     const worker = await BullMqJobStore.open({ url: server!.url, prefix: api.prefix });

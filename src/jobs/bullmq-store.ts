@@ -48,6 +48,8 @@ const PENDING_GRACE_MS = 5_000;
 const MAX_DROPS_PER_CLAIM = 20;
 const PURGE_BATCH = 500;
 const DAY_MS = 86_400_000;
+/** How soon a feed reads its event list again after the read failed (Redis still reconnecting). */
+const CATCH_UP_RETRY_MS = 250;
 const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
 
 /** Per-job delivery state of a subscription: events go out strictly by seq, gaps are read back. */
@@ -606,9 +608,14 @@ export class BullMqJobStore implements JobStore {
       const sub = new Redis(this.opts.url, { maxRetriesPerRequest: null });
       sub.on('error', () => {});
       sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
-      // After a reconnect pub/sub messages may have been missed: read them back from the lists.
+      // After a reconnect pub/sub messages may have been missed: read them back from the lists, but only
+      // once the channels are subscribed again ('ready' comes before ioredis's own resubscribe is answered).
       sub.on('ready', () => {
-        for (const id of this.feeds.keys()) this.catchUp(id);
+        const ids = [...this.feeds.keys()];
+        if (ids.length === 0) return;
+        sub.subscribe(...ids.map((id) => this.key(`evc:${id}`))).then(() => {
+          for (const id of ids) this.catchUp(id);
+        }, () => {}); // dropped again: the next 'ready' does it
       });
       this.subscriber = sub;
     }
@@ -624,13 +631,19 @@ export class BullMqJobStore implements JobStore {
       if (event.seq <= feed.last) return;
       if (event.seq > feed.last + 1) await this.fill(id, feed);
       if (event.seq === feed.last + 1) this.deliver(feed, event);
-    }).catch(() => {});
+    }).catch(() => this.retryCatchUp(id, feed));
   }
 
   private catchUp(id: string): void {
     const feed = this.feeds.get(id);
     if (!feed) return;
-    feed.chain = feed.chain.then(() => this.fill(id, feed)).catch(() => {});
+    feed.chain = feed.chain.then(() => this.fill(id, feed)).catch(() => this.retryCatchUp(id, feed));
+  }
+
+  /** The list is read on the request connection, which has no offline queue and may come back after the subscriber. */
+  private retryCatchUp(id: string, feed: Feed): void {
+    if (this.closed || this.feeds.get(id) !== feed) return;
+    setTimeout(() => this.catchUp(id), CATCH_UP_RETRY_MS).unref();
   }
 
   /** Delivers, in order, the events stored after the last one delivered. */
