@@ -605,11 +605,12 @@ export class BullMqJobStore implements JobStore {
 
   private subscriberConnection(): Redis {
     if (!this.subscriber) {
-      const sub = new Redis(this.opts.url, { maxRetriesPerRequest: null });
+      // Resubscribing is ours (below), so that the catch-up can wait for it: ioredis's own would be a second SUBSCRIBE.
+      const sub = new Redis(this.opts.url, { maxRetriesPerRequest: null, autoResubscribe: false });
       sub.on('error', () => {});
       sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
       // After a reconnect pub/sub messages may have been missed: read them back from the lists, but only
-      // once the channels are subscribed again ('ready' comes before ioredis's own resubscribe is answered).
+      // once the channels are subscribed again.
       sub.on('ready', () => {
         const ids = [...this.feeds.keys()];
         if (ids.length === 0) return;
