@@ -273,20 +273,29 @@ export async function buildServer(config: ServerConfig, options: BuildOptions): 
   await app.register(feedbackRoutes);
   await app.register(compatRoutes);
 
+  // Passes in flight are awaited on close, so nothing writes into the data directory after the server stopped.
+  const sweeping = new Set<Promise<unknown>>();
+  const track = (pass: Promise<unknown>): void => {
+    sweeping.add(pass);
+    void pass.finally(() => sweeping.delete(pass));
+  };
   const sweep = (): void => {
-    tus.sweep().then(
+    track(tus.sweep().then(
       (n) => n > 0 && app.log.info({ removed: n }, 'expired resumable uploads removed'),
       (err: unknown) => app.log.warn({ err }, 'sweeping resumable uploads failed'),
-    );
-    sessions.prune().then(
+    ));
+    track(sessions.prune().then(
       (n) => n > 0 && app.log.info({ removed: n }, 'expired sessions forgotten'),
       (err: unknown) => app.log.warn({ err }, 'pruning expired sessions failed'),
-    );
+    ));
   };
   const timer = setInterval(sweep, options.tusSweepMs ?? SWEEP_MS);
   timer.unref();
   app.addHook('onReady', async () => sweep());
-  app.addHook('onClose', async () => clearInterval(timer));
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    await Promise.allSettled([...sweeping]);
+  });
 
   return app;
 }
