@@ -1,7 +1,7 @@
 // One clip per run-through: a generated recording in which the class restarts the song (from 10 s for
 // 6 s, then from 2 s for 6 s, with talk between) renders `trimmed` and `trimmed-2`, each with its own
 // music, and a `full` in which both stretches carry their own mapping and the gap is silent. The music is
-// found in the outputs by cross-correlation with the song, to < 1 ms.
+// found in the outputs by cross-correlation with the song, to < 1 ms; `compact` gives each clip its phone-size copy.
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -130,6 +130,23 @@ describe('a clip per run-through', () => {
     assertMusic(await decodeMono48k(join(dir, 'trimmed-2.mp4')), variants[1], offsetOf(ONE), [1, 4]);
   });
 
+  test('compact is a phone-size copy of each run-through, each with its own music; asked alone it leaves only the copies', async () => {
+    const dir = join(work, 'compacts');
+    const { variants } = await renderWithDetails(dance, bgm, analysis, dir, { variants: ['compact'] });
+    assert.deepEqual(variants.map((v) => [v.variant, v.file, v.clip]), [['compact', 'compact.mp4', 1], ['compact-2', 'compact-2.mp4', 2]]);
+    assert.deepEqual((await readdir(dir)).sort(), ['compact-2.mp4', 'compact.mp4'], 'the clips made as sources are removed');
+    const [one, two] = variants;
+    assert.deepEqual(two.segment, { danceStart: TWO.from, danceEnd: TWO.to, offsetSeconds: offsetOf(TWO) });
+    assert.equal(two.danceStart, TWO.from);
+    for (const [v, r] of [[one, ONE], [two, TWO]] as const) {
+      const info = await probeMedia(join(dir, v.file));
+      assert.equal(info.video[0].codec, 'h264');
+      assert.equal(info.audio[0].codec, 'aac');
+      assert.ok(Math.abs(info.durationSeconds - v.durationSeconds) < 0.1, `${v.variant}: ${info.durationSeconds} s against ${v.durationSeconds} s`);
+      assertMusic(await decodeMono48k(join(dir, v.file)), v, offsetOf(r), [1, 3.5]);
+    }
+  });
+
   test('one clip alone (trimmed-2), and a clip that does not exist is a BAD_REQUEST', async () => {
     const dir = join(work, 'only-two');
     const { variants } = await renderWithDetails(dance, bgm, analysis, dir, { variants: ['trimmed-2'] });
@@ -156,7 +173,7 @@ describe('a clip per run-through', () => {
 });
 
 describe('clips in the job result', () => {
-  test('over HTTP: a job for trimmed, full and compact lists both clips with their segments and compact with its size; each downloads', async () => {
+  test('over HTTP: a job for trimmed, full and compact lists both clips with their segments and a compact of each with its size; each downloads', async () => {
     const api = await startApi();
     try {
       const token = await newToken(api.url);
@@ -171,7 +188,7 @@ describe('clips in the job result', () => {
       });
       assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
       const byName = new Map(job.result!.variants.map((v) => [v.variant as string, v]));
-      assert.deepEqual([...byName.keys()], ['trimmed', 'trimmed-2', 'full', 'compact']);
+      assert.deepEqual([...byName.keys()], ['trimmed', 'trimmed-2', 'full', 'compact', 'compact-2']);
       for (const [name, clip] of [['trimmed', 1], ['trimmed-2', 2]] as const) {
         const v = byName.get(name)!;
         assert.equal(v.clip, clip);
@@ -179,9 +196,12 @@ describe('clips in the job result', () => {
         const truth = seg.danceStart < 8.5 ? ONE : TWO;
         assert.ok(Math.abs(seg.danceStart - truth.from) < 0.3 && Math.abs(seg.danceEnd - truth.to) < 0.3, `${name}: ${JSON.stringify(seg)}`);
       }
-      const compact = byName.get('compact')!;
-      assert.deepEqual([compact.width, compact.height], [160, 120]);
-      assert.equal(compact.bytes, compact.sizeBytes);
+      for (const [name, clip] of [['compact', 1], ['compact-2', 2]] as const) {
+        const compact = byName.get(name)!;
+        assert.deepEqual([compact.width, compact.height, compact.clip], [160, 120, clip]);
+        assert.deepEqual(compact.segment, byName.get(clip === 1 ? 'trimmed' : 'trimmed-2')!.segment);
+        assert.equal(compact.bytes, compact.sizeBytes);
+      }
       for (const v of byName.values()) {
         const res = await fetch(`${api.url}${v.downloadUrl as string}`, { headers: { authorization: `Bearer ${token}` } });
         assert.equal(res.status, 200, `${v.variant as string} downloads`);

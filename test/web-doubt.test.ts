@@ -99,6 +99,7 @@ describe('result page: doubt, run-throughs, compact, feedback, background, acces
     view.result.variants.push(
       { ...trimmed, variant: 'trimmed-2', clip: 2, segment: { danceStart: 3.6, danceEnd: 5.8, offsetSeconds: a.offsetSeconds - 3.2 }, url: `${outputs(view.jobId)}/trimmed-2`, downloadUrl: `${outputs(view.jobId)}/trimmed-2?download=1` },
       { variant: 'compact', bytes: 1_234_567, durationSeconds: trimmed.durationSeconds, width: 1280, height: 720, url: `${outputs(view.jobId)}/compact`, downloadUrl: `${outputs(view.jobId)}/compact?download=1` },
+      { variant: 'compact-2', clip: 2, bytes: 987_654, durationSeconds: trimmed.durationSeconds, width: 1280, height: 720, url: `${outputs(view.jobId)}/compact-2`, downloadUrl: `${outputs(view.jobId)}/compact-2?download=1` },
     );
     delete view.result.variants.find((v: Json) => v.variant === 'compact').sizeBytes;
   }
@@ -252,6 +253,12 @@ describe('result page: doubt, run-throughs, compact, feedback, background, acces
       const rows = await page.$$eval('.download-list .download-row a.download', (as) => as.map((a) => a.getAttribute('data-variant')));
       assert.deepEqual(rows.slice(0, 2), ['trimmed', 'compact']);
       assert.match(await page.textContent('.download-row.compact') ?? '', /1\.2 MB · 720p/);
+      // Each further run-through's phone-size file sits right under its clip, and says whose it is.
+      assert.equal(rows.indexOf('compact-2'), rows.indexOf('trimmed-2') + 1, rows.join(', '));
+      assert.equal(rows.length, 5, rows.join(', '));
+      assert.match(await page.textContent('a.download[data-variant="compact-2"]') ?? '', /Run-through 2/);
+      assert.match(await page.textContent('.download-row.compact:has(a[data-variant="compact-2"])') ?? '', /965 KB · 720p/);
+      assert.match(await page.getAttribute('a.download[data-variant="compact-2"]', 'href') ?? '', /\/outputs\/compact-2\?download=1/);
       // Share sends the phone-size file.
       assert.equal(await page.getAttribute('.download-row.main button.share', 'data-variant'), 'compact');
       await page.click('.download-row.main button.share');

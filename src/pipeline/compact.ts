@@ -1,4 +1,5 @@
-// The `compact` variant: a phone-size copy of `trimmed` for sending to students in a chat app.
+// The `compact` variants: a phone-size copy of each run-through clip (`compact` of `trimmed`, `compact-2`
+// of `trimmed-2`, …) for sending to students in a chat app.
 // H.264 High, long side ≤ 1280 (or 1920), ≤ 2.5 MB per minute at 720p, AAC 128 kb/s, +faststart.
 // It re-encodes the picture, so it is the one variant whose cost grows with pixels: it runs at the job's
 // thread budget and under the same cancel signal and time limit as every other ffmpeg run.
@@ -9,9 +10,8 @@ import { BeatSyncError } from '../errors.ts';
 import { inputArgs, probeMedia, runFfmpeg } from '../media/index.ts';
 import { OUTPUT_SAMPLE_RATE } from './plan.ts';
 import { throwIfCancelled } from './progress.ts';
-import type { CompactLongSide, RenderedVariant } from './types.ts';
+import type { CompactLongSide, CompactVariantName, RenderedVariant, VariantName } from './types.ts';
 
-export const COMPACT_FILE = 'compact.mp4';
 export const DEFAULT_COMPACT_LONG_SIDE: CompactLongSide = 1280;
 /**
  * Video rate cap per long side (VBV maxrate, kb/s). 2.5 MB/min is 333 kb/s in all; AAC takes 128 and
@@ -42,6 +42,14 @@ export function estimateCompactSeconds(seconds: number, width: number, height: n
   return seconds * megapixels * COMPACT_SECONDS_PER_MEGAPIXEL_SECOND;
 }
 
+/** The phone-size copy of a run-through clip: `compact` for `trimmed`, `compact-n` for `trimmed-n`. */
+export function compactVariantOf(clip: VariantName): 'compact' | CompactVariantName {
+  if (clip === 'trimmed') return 'compact';
+  const m = /^trimmed-([1-9][0-9]*)$/.exec(clip);
+  if (!m) throw new BeatSyncError('PROCESSING_FAILED', `compact: ${clip} is not a run-through clip`);
+  return `compact-${Number(m[1])}`;
+}
+
 export function compactArgs(sourcePath: string, outPath: string, o: { width: number; height: number; frameRate: number; longSide: CompactLongSide }): string[] {
   const filters = [`scale=${o.width}:${o.height}:flags=bicubic`, 'setsar=1', 'format=yuv420p'];
   if (o.frameRate > MAX_FPS + 0.5) filters.unshift(`fps=${MAX_FPS}`);
@@ -67,20 +75,22 @@ export interface CompactOptions {
   onProgress?: (fraction: number, message: string) => void;
 }
 
-/** Encodes `source` (a rendered `trimmed`, in outDir) into outDir/compact.mp4, written atomically and checked. */
+/** Encodes `source` (a rendered run-through clip, in outDir) into outDir/compact(-n).mp4, written atomically and checked. */
 export async function renderCompact(outDir: string, source: RenderedVariant, options: CompactOptions = {}): Promise<RenderedVariant> {
   const { signal } = options;
+  const variant = compactVariantOf(source.variant);
+  const file = `${variant}.mp4`;
   const longSide = options.longSide ?? DEFAULT_COMPACT_LONG_SIDE;
   throwIfCancelled(signal);
   const sourcePath = join(outDir, source.file);
   const info = await probeMedia(sourcePath, { signal });
   const video = info.video[0];
-  if (!video || info.audio.length === 0) throw new BeatSyncError('PROCESSING_FAILED', 'compact: the trimmed video has no picture or no sound');
+  if (!video || info.audio.length === 0) throw new BeatSyncError('PROCESSING_FAILED', `compact: ${source.variant} has no picture or no sound`);
   // ffmpeg turns the picture upright before filtering: size it in display orientation.
   const turned = Math.abs(video.rotation) % 180 === 90;
   const size = compactSize(turned ? video.height : video.width, turned ? video.width : video.height, longSide);
   const durationSeconds = source.durationSeconds;
-  const tmpPath = join(outDir, `.compact.${randomBytes(6).toString('hex')}.part`);
+  const tmpPath = join(outDir, `.${variant}.${randomBytes(6).toString('hex')}.part`);
   const started = performance.now();
   options.onProgress?.(0, 'Making the phone-size copy');
   let made = size;
@@ -104,16 +114,17 @@ export async function renderCompact(outDir: string, source: RenderedVariant, opt
       throw new BeatSyncError('PROCESSING_FAILED', 'compact: the encoded file is not H.264 + AAC');
     }
     made = { width: out.video[0].width, height: out.video[0].height };
-    await rename(tmpPath, join(outDir, COMPACT_FILE));
+    await rename(tmpPath, join(outDir, file));
   } catch (error) {
     await rm(tmpPath, { force: true });
     throw error;
   }
-  const { size: sizeBytes } = await stat(join(outDir, COMPACT_FILE));
+  const { size: sizeBytes } = await stat(join(outDir, file));
   options.onProgress?.(1, 'Phone-size copy made');
   return {
-    variant: 'compact',
-    file: COMPACT_FILE,
+    variant,
+    file,
+    ...(source.clip !== undefined ? { clip: source.clip, segment: source.segment } : {}),
     durationSeconds: source.durationSeconds,
     sizeBytes,
     danceStart: source.danceStart,

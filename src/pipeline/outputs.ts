@@ -1,5 +1,5 @@
 // Which outputs a render makes, in what order: the stream-copied variants first (render.ts), then the
-// `compact` copy encoded from the finished `trimmed`. Splits the render stage's progress between them.
+// `compact` copies encoded from the finished run-through clips. Splits the render stage's progress between them.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toBeatSyncError } from '../errors.ts';
@@ -8,37 +8,52 @@ import { STAGE_RANGE, elapsedMs, stageReporter } from './progress.ts';
 import type { RenderOutcome } from './render.ts';
 import type { RenderOptions, RenderedVariant, StageProgress, VariantName } from './types.ts';
 
-/** compact's share of the render progress against 1 per stream-copied variant: it encodes every frame. */
+/** A compact's share of the render progress against 1 per stream-copied variant: it encodes every frame. */
 const COMPACT_WEIGHT = 4;
 
-type RenderCopies = (variants: VariantName[], options: RenderOptions, allClips: boolean) => Promise<RenderOutcome>;
+type RenderCopies = (variants: VariantName[], options: RenderOptions) => Promise<RenderOutcome>;
 
-export async function renderWithCompact(requested: readonly VariantName[], outDir: string, options: RenderOptions, renderCopies: RenderCopies): Promise<RenderOutcome> {
+/**
+ * `compact` is a phone-size copy of every run-through clip (`clipNames`: trimmed, trimmed-2, …), encoded
+ * one after another from the finished clips; clips asked for only as its sources are removed after.
+ */
+export async function renderWithCompact(
+  requested: readonly VariantName[],
+  clipNames: readonly VariantName[],
+  outDir: string,
+  options: RenderOptions,
+  renderCopies: RenderCopies,
+): Promise<RenderOutcome> {
   const unique = requested.filter((v, i, all) => all.indexOf(v) === i);
-  if (!unique.includes('compact')) return renderCopies(unique, options, true);
-  const copies = unique.filter((v) => v !== 'compact');
-  // Asked for compact alone: its source `trimmed` (the first run-through only) is made and removed after.
-  const sourceOnly = !copies.includes('trimmed');
-  if (sourceOnly) copies.unshift('trimmed');
-  const share = COMPACT_WEIGHT / (COMPACT_WEIGHT + copies.length);
-  const outcome = await renderCopies(copies, { ...options, onProgress: squeezeRender(options.onProgress, 1 - share) }, !sourceOnly);
+  if (!unique.includes('compact')) return renderCopies(unique, options);
+  const copies = unique.flatMap((v) => (v === 'trimmed' ? clipNames : v === 'compact' ? [] : [v])).filter((v, i, all) => all.indexOf(v) === i);
+  const sourcesOnly = clipNames.filter((c) => !copies.includes(c));
+  copies.unshift(...sourcesOnly);
+  const share = (COMPACT_WEIGHT * clipNames.length) / (COMPACT_WEIGHT * clipNames.length + copies.length);
+  const outcome = await renderCopies(copies, { ...options, onProgress: squeezeRender(options.onProgress, 1 - share) });
   const written = outcome.variants.map((v) => join(outDir, v.file));
   try {
-    const source = outcome.variants.find((v) => v.variant === 'trimmed');
-    if (!source) throw new Error('compact: trimmed was not rendered');
+    const sources = clipNames.map((name) => outcome.variants.find((v) => v.variant === name));
+    if (sources.some((s) => s === undefined)) throw new Error('compact: a run-through clip was not rendered');
+    const total = sources.reduce((sum, s) => sum + Math.max(0.1, s!.durationSeconds), 0);
     const report = stageReporter(options.onProgress);
     const start = performance.now();
-    const compact: RenderedVariant = await renderCompact(outDir, source, {
-      signal: options.signal,
-      threads: options.threads,
-      longSide: options.compactLongSide,
-      onProgress: (f, message) => report('render', 1 - share + share * f, message),
-    });
-    let variants = [...outcome.variants, compact];
-    if (sourceOnly) {
-      await rm(join(outDir, source.file), { force: true });
-      variants = variants.filter((v) => v !== source);
+    const compacts: RenderedVariant[] = [];
+    let done = 0;
+    for (const source of sources as RenderedVariant[]) {
+      const part = Math.max(0.1, source.durationSeconds) / total;
+      const before = done;
+      compacts.push(await renderCompact(outDir, source, {
+        signal: options.signal,
+        threads: options.threads,
+        longSide: options.compactLongSide,
+        onProgress: (f, message) => report('render', 1 - share + share * (before + part * f), message),
+      }));
+      written.push(join(outDir, compacts[compacts.length - 1].file));
+      done += part;
     }
+    await Promise.all(sourcesOnly.map((name) => rm(join(outDir, outcome.variants.find((v) => v.variant === name)!.file), { force: true })));
+    const variants = [...outcome.variants.filter((v) => !sourcesOnly.includes(v.variant)), ...compacts];
     report('render', 1, 'Rendered');
     return { ...outcome, variants, timings: { ...outcome.timings, 'render.compact': elapsedMs(start) } };
   } catch (error) {

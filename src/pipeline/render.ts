@@ -83,9 +83,10 @@ export async function renderWithDetails(
   outDir: string,
   options: RenderOptions = {},
 ): Promise<RenderOutcome> {
-  // `compact` is encoded from the finished `trimmed`, after the others (see outputs.ts).
+  // `compact` is encoded from the finished run-through clips, after the others (see outputs.ts).
   const requested = options.variants ?? defaultVariants(analysis);
-  return renderWithCompact(requested, outDir, options, (variants, opts, allClips) => renderCopies(dancePath, bgmPath, analysis, outDir, { ...opts, variants }, allClips));
+  const clipNames = runThroughClips(analysis.alignment).map((c) => c.variant);
+  return renderWithCompact(requested, clipNames, outDir, options, (variants, opts) => renderCopies(dancePath, bgmPath, analysis, outDir, { ...opts, variants }));
 }
 
 async function renderCopies(
@@ -94,12 +95,11 @@ async function renderCopies(
   analysis: Analysis,
   outDir: string,
   options: RenderOptions,
-  allClips: boolean,
 ): Promise<RenderOutcome> {
   try {
-    // `trimmed` is one clip per run-through (trimmed, trimmed-2, …), unless it is only compact's source.
+    // `trimmed` is one clip per run-through (trimmed, trimmed-2, …).
     const asked = options.variants ?? defaultVariants(analysis);
-    const variants = allClips ? expandClipVariants(asked, analysis.alignment) : asked.filter((v, i, all) => all.indexOf(v) === i);
+    const variants = expandClipVariants(asked, analysis.alignment);
     // Two places explain the recording equally: the other reading is always rendered, so the teacher can pick.
     if (analysis.alignment.ambiguous && analysis.alternate && !variants.includes('alternate')) variants.push('alternate');
     const clipNames = runThroughClips(analysis.alignment).map((c) => c.variant as VariantName);

@@ -8,9 +8,11 @@ export type { LoudnessEnvelopes } from './envelopes.ts';
 
 /** The clip of run-through n ≥ 2 (`trimmed` is run-through 1: the longest, the one the alignment's top level describes). */
 export type ClipVariantName = `trimmed-${number}`;
-/** What a caller can ask for: `trimmed` brings one clip per run-through, `compact` a phone-size copy of `trimmed`. */
+/** The phone-size copy of run-through n ≥ 2 (`compact` is that of `trimmed`). */
+export type CompactVariantName = `compact-${number}`;
+/** What a caller can ask for: `trimmed` brings one clip per run-through, `compact` a phone-size copy of each. */
 export type RequestedVariant = 'trimmed' | 'full' | 'alternate' | 'compact';
-export type VariantName = RequestedVariant | ClipVariantName;
+export type VariantName = RequestedVariant | ClipVariantName | CompactVariantName;
 /** Longest side of the `compact` picture (px). */
 export type CompactLongSide = 1280 | 1920;
 
@@ -91,7 +93,7 @@ export interface RenderedVariant {
   danceEnd: number;
   /** True for `alternate`: the second most plausible alignment. */
   flagged?: boolean;
-  /** Run-through clips (`trimmed` = 1, `trimmed-2` = 2, …): which one, and the stretch it follows. */
+  /** Run-through clips (`trimmed` = 1, `trimmed-2` = 2, …) and their phone-size copies: which one, and the stretch it follows. */
   clip?: number;
   segment?: ClipSegment;
   /** Trimmed clips: whether the start is frame-exact (smart cut) or on a keyframe, and why. */

@@ -34,8 +34,8 @@ export class NetworkError extends Error {
 
 export type Progress = { percent: number; stage: string; message: string };
 export type JobStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled';
-/** `trimmed-2`, `trimmed-3` … are the further run-throughs (`trimmed` is the first); `compact` is phone-size. */
-export type VariantName = 'trimmed' | 'full' | 'alternate' | 'compact' | `trimmed-${number}`;
+/** `trimmed-2`, `trimmed-3` … are the further run-throughs (`trimmed` is the first); `compact`, `compact-2` … their phone-size copies. */
+export type VariantName = 'trimmed' | 'full' | 'alternate' | 'compact' | `trimmed-${number}` | `compact-${number}`;
 
 // The server sends the engine's own alignment object.
 import type { Alignment as EngineAlignment } from '../align/types.ts';
@@ -51,7 +51,7 @@ export interface VariantView {
   flagged?: boolean;
   url: string;
   downloadUrl: string;
-  /** Run-through number for `trimmed` (1) and `trimmed-n`. */
+  /** Run-through number for `trimmed` (1) and `trimmed-n`, and for their phone-size copies. */
   clip?: number;
   segment?: { danceStart: number; danceEnd: number; offsetSeconds: number };
   width?: number;

@@ -21,6 +21,13 @@ export function clipNumber(v: VariantView): number | null {
   return m ? v.clip ?? Number(m[1]) : null;
 }
 
+/** The run-through whose phone-size copy this is (`compact` = 1, `compact-n` = n), else null. */
+export function compactNumber(v: VariantView): number | null {
+  if (v.variant === 'compact') return v.clip ?? 1;
+  const m = /^compact-(\d+)$/.exec(v.variant);
+  return m ? v.clip ?? Number(m[1]) : null;
+}
+
 const PICK_KEY = (jobId: string) => `beatsync.pick.${jobId}`;
 const NUDGE_LIMIT = 5000;
 const KNOWN = { variant_trimmed: 1, variant_full: 1, variant_alternate: 1, variantHint_trimmed: 1, variantHint_full: 1, variantHint_alternate: 1 } as const;
@@ -32,9 +39,9 @@ export function renderResult(host: HTMLElement, job: JobView, navigate: (hash: s
   const jobNudge = report.nudgeMs ?? job.input.options.nudgeMs ?? 0;
   const saved = savedJob(job.jobId);
   const cleanups: (() => void)[] = [];
-  // The phone-size file is only a download; everything else plays.
-  const compact = result.variants.find((v) => v.variant === 'compact') ?? null;
-  const variants = result.variants.filter((v) => v.variant !== 'compact');
+  // The phone-size files (one per run-through) are only downloads; everything else plays.
+  const compacts = new Map(result.variants.filter((v) => compactNumber(v) !== null).map((v) => [compactNumber(v)!, v]));
+  const variants = result.variants.filter((v) => compactNumber(v) === null);
   const clips = variants.filter((v) => clipNumber(v) !== null).sort((a, b) => clipNumber(a)! - clipNumber(b)!);
   const trimmed = variants.find((v) => v.variant === 'trimmed') ?? null;
   const alternate = variants.find((v) => v.variant === 'alternate') ?? null;
@@ -308,19 +315,22 @@ export function renderResult(host: HTMLElement, job: JobView, navigate: (hash: s
   };
   const share = canShareFiles() ? new ShareButton() : null;
   const downloadsHost = h('div', { class: 'download-list' });
-  /** The main file first (the picked place, or run-through 1), its phone-size copy beside it, then the rest. */
+  /** The main file first (the picked place, or run-through 1), its phone-size copy beside it, then the rest, each clip with its own. */
   function renderDownloads(): void {
     const main = canPick ? variants.find((v) => v.variant === chosen)! : clips[0] ?? variants[0];
-    // The phone-size file is made from the main alignment's first clip, so it goes with that one only.
-    const compactHere = compact && (main.variant === 'trimmed' || !canPick) ? compact : null;
+    // Phone-size files are made from the main alignment's clips, so each goes with its clip only.
+    const compactOf = (v: VariantView): VariantView | null => {
+      const n = clipNumber(v);
+      return n === null ? null : compacts.get(n) ?? null;
+    };
+    const compactRow = (c: VariantView, n: number | null) => h('div', { class: 'download-row compact' },
+      downloadLink(c, t('download', { variant: clips.length > 1 && n !== null ? `${t('downloadCompact')} · ${t('variant_clip', { n })}` : t('downloadCompact') }), false),
+      h('span', { class: 'muted small num' }, `${formatBytes(sizeOf(c), lang())}${c.height ? ` · ${c.height}p` : ''} · ${t('compactNote')}`));
+    const compactHere = compactOf(main);
     const rows: HTMLElement[] = [];
     const mainRow = h('div', { class: 'download-row main' }, downloadLink(main, t('download', { variant: variantLabel(main.variant) }), true), h('span', { class: 'muted small num' }, sizeLine(main)));
     rows.push(mainRow);
-    if (compactHere) {
-      rows.push(h('div', { class: 'download-row compact' },
-        downloadLink(compactHere, t('download', { variant: t('downloadCompact') }), false),
-        h('span', { class: 'muted small num' }, `${formatBytes(sizeOf(compactHere), lang())}${compactHere.height ? ` · ${compactHere.height}p` : ''} · ${t('compactNote')}`)));
-    }
+    if (compactHere) rows.push(compactRow(compactHere, clipNumber(main)));
     if (share) {
       // The phone-size file is what goes to a chat; without one, the main file.
       const sent = compactHere ?? main;
@@ -330,6 +340,8 @@ export function renderResult(host: HTMLElement, job: JobView, navigate: (hash: s
     for (const v of variants) {
       if (v === main) continue;
       rows.push(h('div', { class: 'download-row' }, downloadLink(v, t('download', { variant: variantLabel(v.variant) }), false), h('span', { class: 'muted small num' }, sizeLine(v))));
+      const c = compactOf(v);
+      if (c) rows.push(compactRow(c, clipNumber(v)));
     }
     downloadsHost.replaceChildren(...rows);
   }

@@ -10,8 +10,8 @@ import type { CompactLongSide, RequestedVariant, VariantName } from '../../pipel
 export const SYNC_JOB_TYPE = 'beatsync.sync';
 /** What a job may ask for; `trimmed` brings one clip per run-through (trimmed, trimmed-2, …). */
 export const VARIANTS: readonly RequestedVariant[] = ['trimmed', 'full', 'alternate', 'compact'];
-/** Every output name a result may hold: the requested names and the further run-through clips. */
-export const OUTPUT_NAME_PATTERN = '^(trimmed|full|alternate|compact|trimmed-[1-9][0-9]{0,2})$';
+/** Every output name a result may hold: the requested names, the further run-through clips and their compact copies. */
+export const OUTPUT_NAME_PATTERN = '^(trimmed|full|alternate|compact|(trimmed|compact)-[1-9][0-9]{0,2})$';
 export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
 
 export interface SyncOptions {
@@ -158,7 +158,7 @@ export const syncOptionsSchema = {
   properties: {
     variants: {
       type: 'array', items: { type: 'string', enum: VARIANTS }, minItems: 1, maxItems: VARIANTS.length, uniqueItems: true,
-      description: '`trimmed` gives one clip per run-through (trimmed, trimmed-2, …); `compact` a phone-size H.264 copy of `trimmed`.',
+      description: '`trimmed` gives one clip per run-through (trimmed, trimmed-2, …); `compact` a phone-size H.264 copy of each clip (compact, compact-2, …).',
     },
     nudgeMs: { type: 'number', minimum: -5000, maximum: 5000, description: 'Extra shift (ms) added to the found offset.' },
     compactLongSide: { type: 'integer', enum: [1280, 1920], description: 'Longest side of `compact` in pixels (default 1280).' },
@@ -204,7 +204,7 @@ const resultSchema = nullable({
           bytes: { type: 'number', description: 'Same as sizeBytes.' },
           durationSeconds: { type: 'number' },
           flagged: { type: 'boolean', description: 'True for `alternate`: the second most plausible alignment.' },
-          clip: { type: 'integer', minimum: 1, description: 'Run-through clips: 1 = `trimmed` (the longest), 2 = `trimmed-2`, …' },
+          clip: { type: 'integer', minimum: 1, description: 'Run-through clips and their compact copies: 1 = `trimmed` (the longest) and `compact`, 2 = `trimmed-2` and `compact-2`, …' },
           segment: {
             type: 'object',
             description: 'The stretch a clip follows: dance seconds, and BGM time = offsetSeconds + speed × dance time there.',
