@@ -1,13 +1,15 @@
 // The real beatsync.sync job end to end, on tiny media cut from a real song: outputs land in the store
-// and only the result points to them, an identical resubmission reuses the result, and a song that
-// is not in the video fails at once with NO_MATCH.
+// and only the result points to them, an identical resubmission reuses the result, a nudge reuses the
+// analysis, and a song that is not in the video fails at once with NO_MATCH.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
+import { Readable } from 'node:stream';
 import { openJobSystem } from '../src/jobs/index.ts';
+import { analysisCacheKey } from '../src/jobs/types/analysis-cache.ts';
 import type { JobSystem } from '../src/jobs/index.ts';
 import type { SyncJobResult } from '../src/jobs/types/beatsync-sync.ts';
 import type { JobRecord } from '../src/jobs/types.ts';
@@ -35,6 +37,12 @@ async function settled(sys: JobSystem, id: string): Promise<JobRecord<unknown, S
     const job = await sys.store.get<unknown, SyncJobResult>(id);
     return job && ['succeeded', 'failed', 'cancelled'].includes(job.state) ? job : null;
   }, 60_000);
+}
+
+async function readStored(files: FileStore, key: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await files.read(key)) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function keysUnder(files: FileStore, prefix: string): Promise<string[]> {
@@ -93,6 +101,24 @@ test('beatsync.sync renders into the store, resubmission hits the cache, a forei
   const foreign = await settled(sys, (await sys.submit('beatsync.sync', input, { owner: 'bob' })).job.id);
   assert.equal(foreign.state, 'succeeded');
   assert.ok((await sys.store.events(foreign.id, 0)).some((e) => e.kind === 'progress'), 'a job process ran for the other owner');
+
+  // A nudge (another job on the same two files) keeps the first job's analysis and only renders again.
+  const cacheKey = analysisCacheKey(dance.fileId, bgm.fileId);
+  assert.ok(await sys.files.stat(cacheKey), 'the analysis is kept beside the dance upload');
+  const nudged = await settled(sys, (await sys.submit('beatsync.sync', { ...input, options: { ...input.options, nudgeMs: 40 } }, { owner: 'alice' })).job.id);
+  assert.equal(nudged.state, 'succeeded', JSON.stringify(nudged.error));
+  assert.deepEqual(Object.keys(nudged.result!.report.timings).filter((k) => ['probe', 'decode', 'analyze', 'analysis.reused'].includes(k)), ['analysis.reused']);
+  assert.deepEqual(nudged.result!.report.alignment, result.report.alignment);
+  assert.equal(nudged.result!.report.nudgeMs, 40);
+  // A damaged or foreign saved analysis is not used: the job analyses afresh and saves a good one.
+  for (const damaged of ['{"engineVersion":', JSON.stringify({ engineVersion: '0.0.1', danceFileId: dance.fileId, bgmFileId: bgm.fileId, analysis: {} })]) {
+    await sys.files.put(cacheKey, Readable.from([Buffer.from(damaged)]));
+    const fresh = await settled(sys, (await sys.submit('beatsync.sync', { ...input, options: { ...input.options, nudgeMs: 80 + damaged.length } }, { owner: 'alice' })).job.id);
+    assert.equal(fresh.state, 'succeeded', JSON.stringify(fresh.error));
+    assert.ok('decode' in fresh.result!.report.timings && !('analysis.reused' in fresh.result!.report.timings), 'analysed afresh');
+    assert.deepEqual(fresh.result!.report.alignment, result.report.alignment);
+    assert.equal(JSON.parse((await readStored(sys.files, cacheKey))).engineVersion, result.report.engineVersion);
+  }
 
   const wrong = await sys.submit('beatsync.sync', { danceFileId: dance.fileId, bgmFileId: other.fileId, options: {} }, { owner: 'alice' });
   const failed = await settled(sys, wrong.job.id);

@@ -1,6 +1,7 @@
 // Job type `beatsync.sync`: align a dance video with its song and render the synced variants.
-// Resumes from the `analysis` checkpoint; outputs go to outputs/<jobId>/<file>, and the job's
-// result is the only pointer to them (outputs of jobs that did not succeed are swept by the janitor).
+// Resumes from the `analysis` checkpoint, or from an earlier job's analysis of the same two files (a nudge, other
+// variants); outputs go to outputs/<jobId>/<file>, and the job's result is the only pointer to them (outputs of
+// jobs that did not succeed are swept by the janitor).
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { BeatSyncError } from '../../errors.ts';
 import { analyzeFiles, buildReport, ENGINE_VERSION, renderWithDetails } from '../../pipeline/index.ts';
 import { estimateCompactSeconds } from '../../pipeline/compact.ts';
 import { earlyPacketListing } from '../../pipeline/render-listing.ts';
+import { readCachedAnalysis, saveCachedAnalysis } from './analysis-cache.ts';
 import type { EarlyListing } from '../../pipeline/render-listing.ts';
 import type { Analysis, ClipSegment, CompactLongSide, RequestedVariant, SyncReport, VariantName } from '../../pipeline/types.ts';
 import { outputKey, uploadDataKey } from '../../storage/types.ts';
@@ -156,12 +158,20 @@ async function analyzeAndRender(ctx: JobContext<SyncJobInput>, dancePath: string
   const onProgress = (p: { percent: number; stage: string; message: string }) => ctx.progress(p);
   const saved = ctx.checkpoints.analysis as AnalysisCheckpoint | undefined;
   let analysis: Analysis;
+  const start = performance.now();
+  const earlier = saved && saved.engineVersion === ENGINE_VERSION ? null : await readCachedAnalysis(ctx.files, input.danceFileId, input.bgmFileId);
   if (saved && saved.engineVersion === ENGINE_VERSION) {
     analysis = saved.analysis;
     ctx.progress({ percent: 50, stage: 'analyze', message: 'alignment kept from an earlier attempt' });
+  } else if (earlier) {
+    // The same two files were analysed by an earlier job: its timings are not this job's.
+    analysis = { ...earlier, timings: { 'analysis.reused': Math.round(performance.now() - start) } };
+    ctx.progress({ percent: 50, stage: 'analyze', message: 'alignment kept from an earlier job on the same files' });
+    await ctx.saveCheckpoint('analysis', { engineVersion: ENGINE_VERSION, analysis } satisfies AnalysisCheckpoint);
   } else {
     analysis = await analyzeFiles(dancePath, bgmPath, { signal, onProgress, threads, beforeAlign: (dance) => listing.beforeAlign(dance) });
     await ctx.saveCheckpoint('analysis', { engineVersion: ENGINE_VERSION, analysis } satisfies AnalysisCheckpoint);
+    await saveCachedAnalysis(ctx.files, input.danceFileId, input.bgmFileId, analysis);
   }
 
   const outDir = join(ctx.tmpDir, 'out');
