@@ -2,6 +2,7 @@
 // config, and checks a job fully (type, input, uploads, admission) before anything is written.
 // The HTTP server talks only to this facade and the JobStore/FileStore interfaces.
 import { BeatSyncError } from '../errors.ts';
+import { readStoredJson } from '../storage/json.ts';
 import { outputKey, uploadDataKey, uploadMetaKey } from '../storage/types.ts';
 import type { FileStore, UploadMeta } from '../storage/types.ts';
 import { checkAdmission, DEFAULT_ADMISSION } from './admission.ts';
@@ -87,12 +88,12 @@ export interface JobSystem {
 async function readUploadMeta(files: FileStore, fileId: string): Promise<UploadMeta | null> {
   const [data, metaStat] = await Promise.all([files.stat(uploadDataKey(fileId)), files.stat(uploadMetaKey(fileId))]);
   if (!data || !metaStat) return null;
-  const chunks: Buffer[] = [];
-  for await (const chunk of await files.read(uploadMetaKey(fileId))) chunks.push(chunk as Buffer);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as UploadMeta;
-  } catch {
-    return null;
+    return (await readStoredJson(files, uploadMetaKey(fileId))) as UploadMeta;
+  } catch (err) {
+    // Unreadable metadata is no upload; a failing store is its own error.
+    if (err instanceof SyntaxError) return null;
+    throw err;
   }
 }
 

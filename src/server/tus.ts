@@ -2,8 +2,8 @@
 // tus/<id>/info.json describes it and every PATCH adds one part object tus/<id>/part-<offset>. The offset is
 // where the contiguous parts end, so a PATCH cut off midway still keeps what arrived. When the last byte
 // arrives the parts are streamed into the upload service (probe + checks) and the tus id becomes the fileId.
-import { Readable } from 'node:stream';
 import { BeatSyncError } from '../errors.ts';
+import { readStoredJson, writeStoredJson } from '../storage/json.ts';
 import type { FileStore, UploadMeta } from '../storage/types.ts';
 import { newFileId } from './uploads.ts';
 import type { LocalUploadService } from './uploads.ts';
@@ -188,13 +188,11 @@ export class TusUploads {
 
   private async readInfo(id: string): Promise<TusInfo | null> {
     if (!(await this.files.stat(infoKey(id)))) return null;
-    const chunks: Buffer[] = [];
-    for await (const chunk of await this.files.read(infoKey(id))) chunks.push(Buffer.from(chunk as Uint8Array));
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as TusInfo;
+    return (await readStoredJson(this.files, infoKey(id))) as TusInfo;
   }
 
   private async writeInfo(info: TusInfo): Promise<void> {
-    await this.files.put(infoKey(info.id), Readable.from([Buffer.from(JSON.stringify(info))]));
+    await writeStoredJson(this.files, infoKey(info.id), info);
   }
 
   private async olderThanExpiry(id: string, now: number): Promise<boolean> {

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { BeatSyncError, toBeatSyncError } from '../errors.ts';
 import { checkBgmInput, checkDanceInput, probeMedia } from '../media/index.ts';
 import type { MediaInfo } from '../media/types.ts';
+import { readStoredJson, writeStoredJson } from '../storage/json.ts';
 import type { FileStore, UploadMeta } from '../storage/types.ts';
 import { parseQuotaMarker, QUOTA_PREFIX, quotaMarkerKey, uploadDataKey, uploadMetaKey } from '../storage/types.ts';
 import { ADMIN_OWNER } from './auth.ts';
@@ -119,7 +120,7 @@ export function createUploadService(deps: UploadServiceDeps): LocalUploadService
         createdAt: Date.now(),
       };
       if (options.legacyType) meta.legacyType = options.legacyType;
-      await files.put(uploadMetaKey(fileId), Readable.from([Buffer.from(JSON.stringify(meta))]));
+      await writeStoredJson(files, uploadMetaKey(fileId), meta);
       if (counted(options.owner)) await files.put(quotaMarkerKey(options.owner, fileId, put.size), Readable.from([Buffer.alloc(0)]));
       metrics?.uploadBytes.inc({ via }, put.size);
       return meta;
@@ -161,7 +162,5 @@ function checkMedia(media: MediaInfo, purpose: 'dance' | 'bgm' | undefined, maxD
 
 async function readMeta(files: FileStore, fileId: string): Promise<UploadMeta | null> {
   if (!(await files.stat(uploadMetaKey(fileId)))) return null;
-  const chunks: Buffer[] = [];
-  for await (const chunk of await files.read(uploadMetaKey(fileId))) chunks.push(Buffer.from(chunk as Uint8Array));
-  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as UploadMeta;
+  return (await readStoredJson(files, uploadMetaKey(fileId))) as UploadMeta;
 }

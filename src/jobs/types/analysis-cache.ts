@@ -2,9 +2,9 @@
 // page's nudge, other variants) goes straight to rendering instead of probing, decoding and aligning again.
 // It lives and goes with the upload (the janitor removes uploads/<fileId>/ as a whole). Reading is best
 // effort: anything unexpected means "not cached", and the job analyses as if it were not there.
-import { Readable } from 'node:stream';
 import { ENGINE_VERSION } from '../../pipeline/index.ts';
 import type { Analysis } from '../../pipeline/types.ts';
+import { readStoredJson, writeStoredJson } from '../../storage/json.ts';
 import type { FileStore } from '../../storage/types.ts';
 
 /** A saved analysis is a few hundred kB (the loudness curves); anything far larger is not ours. */
@@ -24,9 +24,7 @@ export async function readCachedAnalysis(files: FileStore, danceFileId: string, 
   try {
     const info = await files.stat(key);
     if (!info || info.size > MAX_BYTES) return null;
-    const chunks: Buffer[] = [];
-    for await (const chunk of await files.read(key)) chunks.push(Buffer.from(chunk as Uint8Array));
-    const saved = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Partial<CachedAnalysis> | null;
+    const saved = (await readStoredJson(files, key)) as Partial<CachedAnalysis> | null;
     if (!saved || saved.engineVersion !== ENGINE_VERSION || saved.danceFileId !== danceFileId || saved.bgmFileId !== bgmFileId) return null;
     return isAnalysis(saved.analysis) ? saved.analysis : null;
   } catch {
@@ -38,7 +36,7 @@ export async function readCachedAnalysis(files: FileStore, danceFileId: string, 
 export async function saveCachedAnalysis(files: FileStore, danceFileId: string, bgmFileId: string, analysis: Analysis): Promise<boolean> {
   const saved: CachedAnalysis = { engineVersion: ENGINE_VERSION, danceFileId, bgmFileId, analysis };
   try {
-    await files.put(analysisCacheKey(danceFileId, bgmFileId), Readable.from([Buffer.from(JSON.stringify(saved))]));
+    await writeStoredJson(files, analysisCacheKey(danceFileId, bgmFileId), saved);
     return true;
   } catch {
     return false;

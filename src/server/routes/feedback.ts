@@ -2,9 +2,9 @@
 // so bad cases can be collected; an admin lists them. Kept in the FileStore under feedback/<jobId>/, which
 // works the same on local disk and object storage and needs nothing new from the job store.
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { BeatSyncError } from '../../errors.ts';
+import { readStoredJson, writeStoredJson } from '../../storage/json.ts';
 import { bearerSecurity, requireToken } from '../auth.ts';
 import { errorResponses, jobIdParams, loadOwnJob } from './job-view.ts';
 
@@ -26,11 +26,6 @@ const PREFIX = 'feedback/';
 /** The admin list reads at most this many (newest first). */
 const LIST_LIMIT = 500;
 
-async function readJson(app: FastifyInstance, key: string): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of await app.system.files.read(key)) chunks.push(chunk as Buffer);
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-}
 
 export default async function feedbackRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: { nudgeMs?: number | null; variant?: string; comment?: string } }>('/api/jobs/:id/feedback', {
@@ -68,7 +63,7 @@ export default async function feedbackRoutes(app: FastifyInstance): Promise<void
     };
     // One object per press: nothing to read-modify-write, so two API nodes cannot lose each other's entry.
     const key = `${PREFIX}${encodeURIComponent(job.id)}/${Date.now()}-${randomUUID()}.json`;
-    await app.system.files.put(key, Readable.from([Buffer.from(JSON.stringify(entry))]), { maxBytes: 16 * 1024 });
+    await writeStoredJson(app.system.files, key, entry, { maxBytes: 16 * 1024 });
     return reply.code(201).send({ ok: true });
   });
 
@@ -87,7 +82,7 @@ export default async function feedbackRoutes(app: FastifyInstance): Promise<void
     const feedback: unknown[] = [];
     for (const { key } of keys.slice(0, LIST_LIMIT)) {
       // A job removed by retention may take its entry's object with it mid-list.
-      feedback.push(await readJson(app, key).catch(() => null));
+      feedback.push(await readStoredJson(app.system.files, key).catch(() => null));
     }
     return { feedback: feedback.filter(Boolean) };
   });
