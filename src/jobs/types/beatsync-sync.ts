@@ -157,11 +157,12 @@ async function analyzeAndRender(ctx: JobContext<SyncJobInput>, dancePath: string
   const { input, signal, threads } = ctx;
   const onProgress = (p: { percent: number; stage: string; message: string }) => ctx.progress(p);
   const saved = ctx.checkpoints.analysis as AnalysisCheckpoint | undefined;
+  const kept = saved?.engineVersion === ENGINE_VERSION ? saved.analysis : null;
   let analysis: Analysis;
   const start = performance.now();
-  const earlier = saved && saved.engineVersion === ENGINE_VERSION ? null : await readCachedAnalysis(ctx.files, input.danceFileId, input.bgmFileId);
-  if (saved && saved.engineVersion === ENGINE_VERSION) {
-    analysis = saved.analysis;
+  const earlier = kept ? null : await readCachedAnalysis(ctx.files, input.danceFileId, input.bgmFileId);
+  if (kept) {
+    analysis = kept;
     ctx.progress({ percent: 50, stage: 'analyze', message: 'alignment kept from an earlier attempt' });
   } else if (earlier) {
     // The same two files were analysed by an earlier job: its timings are not this job's.
